@@ -1,0 +1,44 @@
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { CapabilityStatement } from 'fhir/r4.js';
+import type { Logger } from '../log.js';
+import type { ServiceContext } from '../service/context.js';
+import { errorHandler, unknownRoute } from './errors.js';
+import { fhirRoutes } from './fhir-routes.js';
+import { requestId } from './request-id.js';
+
+export interface AppDeps {
+  ctx: ServiceContext;
+  metadata: CapabilityStatement;
+  maxBodyBytes: number;
+  log: Logger;
+}
+
+/**
+ * The HTTP shell: request id and log line, helmet's headers, health probes, the FHIR routes and
+ * the error handler that turns every failure into an OperationOutcome. Kept short on purpose:
+ * each middleware here runs on every request.
+ */
+export function createApp({ ctx, metadata, maxBodyBytes, log }: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false); // versions carry their own ETag (R4 http.html#versioning)
+  app.locals.baseUrl = ctx.baseUrl;
+  app.use(requestId(log));
+  app.use(helmet());
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'up' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await ctx.store.ping();
+      res.json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ status: 'store unreachable' });
+    }
+  });
+  app.use('/fhir', fhirRoutes(ctx, metadata, maxBodyBytes));
+  app.use(unknownRoute);
+  app.use(errorHandler());
+  return app;
+}

@@ -1,0 +1,80 @@
+import type { NextFunction, Request, Response } from 'express';
+import {
+  FhirError,
+  badRequest,
+  internal,
+  methodNotAllowed,
+  notFound,
+  tooLarge,
+  unsupportedMediaType,
+  outcome,
+} from '../errors.js';
+import { StoreUnavailableError } from '../store/store.js';
+
+/** What body-parser attaches to the errors it raises. */
+interface HttpParserError {
+  type?: string;
+  status?: number;
+  limit?: number;
+}
+
+/** Maps anything thrown below the API to a FhirError; unknown errors become a generic 500. */
+export function toFhirError(error: unknown, req: Request): FhirError {
+  if (error instanceof FhirError) return error;
+  const parser = error as HttpParserError;
+  switch (parser.type) {
+    case 'entity.too.large':
+      return tooLarge(`The request body is larger than the limit of ${String(parser.limit)} bytes`);
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return unsupportedMediaType('The body must be UTF-8 encoded');
+    case 'request.aborted':
+    case 'request.size.invalid':
+    case 'stream.encoding.set':
+      return badRequest('The request body was incomplete');
+  }
+  if (error instanceof StoreUnavailableError) {
+    return new FhirError(
+      503,
+      outcome([
+        { severity: 'error', code: 'transient', diagnostics: 'The store is unavailable; retry shortly' },
+      ]),
+    );
+  }
+  req.log.error('http.unexpected', {
+    error: error instanceof Error ? error.name : typeof error,
+    message: error instanceof Error ? error.message : undefined,
+    stack: error instanceof Error ? error.stack : undefined,
+  });
+  return internal(req.id);
+}
+
+/** The last middleware: every failure leaves as an OperationOutcome, never a stack trace. */
+export function errorHandler() {
+  return function fhirErrorHandler(error: unknown, req: Request, res: Response, _next: NextFunction): void {
+    const fhirError = toFhirError(error, req);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (fhirError.status === 503) res.setHeader('Retry-After', '5');
+    const text = JSON.stringify(fhirError.outcome);
+    res.status(fhirError.status);
+    res.setHeader('Content-Type', 'application/fhir+json; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(text));
+    res.end(text);
+  };
+}
+
+/** 405 for a known path with a method it does not take. */
+export function rejectMethod(allowed: string[]) {
+  return function methodNotAllowedHandler(req: Request, res: Response): void {
+    res.setHeader('Allow', allowed.join(', '));
+    throw methodNotAllowed(`${req.method} is not allowed here; allowed: ${allowed.join(', ')}`);
+  };
+}
+
+/** 404 for a path no route knows. */
+export function unknownRoute(req: Request): never {
+  throw notFound(`No endpoint for ${req.method} ${req.path.slice(0, 200)}`);
+}

@@ -1,0 +1,154 @@
+import express, { type Request, type Response, type Router } from 'express';
+import { badRequest } from '../errors.js';
+import { parseETag } from '../fhir/ids.js';
+import type { ServiceContext } from '../service/context.js';
+import { createResource } from '../service/create.js';
+import { deleteResource } from '../service/delete.js';
+import { history } from '../service/history.js';
+import { patchResource } from '../service/patch.js';
+import { readResource, vreadResource } from '../service/read.js';
+import { updateResource } from '../service/update.js';
+import type { CapabilityStatement } from 'fhir/r4.js';
+import { fhirJsonTypes, jsonBody, jsonPatchTypes } from './body.js';
+import { rejectMethod } from './errors.js';
+import { sendJson, sendOutcome, sendVersion, sendWriteResult, setVersionHeaders } from './respond.js';
+import { informational } from '../errors.js';
+
+const param = (req: Request, name: string): string => String(req.params[name]);
+
+/** If-Match as a version number; a value that names no version is a 400. */
+function ifMatch(req: Request): number | undefined {
+  const header = req.headers['if-match'];
+  if (header === undefined) return undefined;
+  const version = parseETag(header);
+  if (version === undefined)
+    throw badRequest(`If-Match '${header.slice(0, 40)}' is not a version ETag such as W/"3"`);
+  return version;
+}
+
+/** R4 http.html#cread: If-None-Match / If-Modified-Since answered 304 when nothing changed. */
+function notModified(req: Request, versionId: number, lastUpdated: string): boolean {
+  const noneMatch = req.headers['if-none-match'];
+  if (noneMatch !== undefined) return noneMatch.trim() === '*' || parseETag(noneMatch) === versionId;
+  const since = req.headers['if-modified-since'];
+  if (since !== undefined) {
+    const t = Date.parse(since);
+    // HTTP dates have whole seconds; compare at that precision
+    return !Number.isNaN(t) && Math.floor(Date.parse(lastUpdated) / 1000) <= Math.floor(t / 1000);
+  }
+  return false;
+}
+
+/**
+ * The FHIR REST route table (R4 http.html). Each handler translates HTTP to one service call
+ * and back; the interactions themselves live in service/.
+ */
+export function fhirRoutes(ctx: ServiceContext, metadata: CapabilityStatement, maxBodyBytes: number): Router {
+  const router = express.Router({ caseSensitive: true, strict: false });
+  const body = express.raw({ type: () => true, limit: maxBodyBytes });
+
+  router
+    .route('/metadata')
+    .get((req, res) => {
+      sendJson(req, res, 200, metadata);
+    })
+    .all(rejectMethod(['GET']));
+
+  router
+    .route('/_history')
+    .get(async (req, res) => {
+      sendJson(req, res, 200, await history(ctx, {}, req.query as Record<string, string>));
+    })
+    .all(rejectMethod(['GET']));
+
+  router
+    .route('/:type/_history')
+    .get(async (req, res) => {
+      sendJson(
+        req,
+        res,
+        200,
+        await history(ctx, { type: param(req, 'type') }, req.query as Record<string, string>),
+      );
+    })
+    .all(rejectMethod(['GET']));
+
+  router
+    .route('/:type/:id/_history')
+    .get(async (req, res) => {
+      const scope = { type: param(req, 'type'), id: param(req, 'id') };
+      sendJson(req, res, 200, await history(ctx, scope, req.query as Record<string, string>));
+    })
+    .all(rejectMethod(['GET']));
+
+  router
+    .route('/:type/:id/_history/:vid')
+    .get(async (req, res) => {
+      const version = await vreadResource(ctx, param(req, 'type'), param(req, 'id'), param(req, 'vid'));
+      sendVersion(req, res, 200, version);
+    })
+    .all(rejectMethod(['GET']));
+
+  router
+    .route('/:type/:id')
+    .get(async (req, res) => {
+      const current = await readResource(ctx, param(req, 'type'), param(req, 'id'));
+      if (notModified(req, current.versionId, current.lastUpdated)) {
+        setVersionHeaders(res, current);
+        res.status(304).end();
+        return;
+      }
+      sendVersion(req, res, 200, current);
+    })
+    .put(body, async (req, res) => {
+      const result = await updateResource(
+        ctx,
+        param(req, 'type'),
+        param(req, 'id'),
+        jsonBody(req, fhirJsonTypes),
+        {
+          ifMatch: ifMatch(req),
+        },
+      );
+      sendWriteResult(req, res, result, 'update');
+    })
+    .patch(body, async (req, res) => {
+      const result = await patchResource(
+        ctx,
+        param(req, 'type'),
+        param(req, 'id'),
+        jsonBody(req, jsonPatchTypes),
+        {
+          ifMatch: ifMatch(req),
+        },
+      );
+      sendWriteResult(req, res, result, 'patch');
+    })
+    .delete(async (req: Request, res: Response) => {
+      const type = param(req, 'type');
+      const id = param(req, 'id');
+      const result = await deleteResource(ctx, type, id, { ifMatch: ifMatch(req) });
+      if (result) setVersionHeaders(res, result.version);
+      sendOutcome(
+        req,
+        res,
+        200,
+        informational(
+          result
+            ? `Deleted ${type}/${id} (version ${result.version.versionId})`
+            : `${type}/${id} was not present; nothing to delete`,
+        ),
+      );
+    })
+    .all(rejectMethod(['GET', 'PUT', 'PATCH', 'DELETE']));
+
+  router
+    .route('/:type')
+    .post(body, async (req, res) => {
+      const result = await createResource(ctx, param(req, 'type'), jsonBody(req, fhirJsonTypes));
+      sendWriteResult(req, res, result, 'create');
+    })
+    .all(rejectMethod(['POST']));
+
+  return router;
+}

@@ -1,0 +1,96 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, settings, type SettingName } from '../config.js';
+import { createLogger } from '../log.js';
+import { startGateway } from '../main.js';
+
+const usage = `Usage: ferry <command> [options]
+
+Commands:
+  serve        run the gateway (FHIR REST on FERRY_PORT)
+
+Run "ferry <command> --help" for the options of a command.
+`;
+
+function serveUsage(): string {
+  const lines = settings.map(
+    (s) => `  --${s.flag.padEnd(16)} ${s.env.padEnd(22)} ${s.help} (default: ${s.default || 'unset'})`,
+  );
+  return `Usage: ferry serve [options]\n\nEach option overrides its environment variable.\n\n${lines.join('\n')}\n`;
+}
+
+/** Prints one line and exits non-zero: the contract for every failure of the CLI. */
+function fail(message: string, code = 1): never {
+  process.stderr.write(`ferry: ${message}\n`);
+  process.exit(code);
+}
+
+async function serve(args: string[]): Promise<void> {
+  const options = Object.fromEntries(settings.map((s) => [s.flag, { type: 'string' as const }]));
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    });
+  } catch (error) {
+    fail(`${(error as Error).message}\n${serveUsage()}`, 2);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(serveUsage());
+    return;
+  }
+  const overrides: Partial<Record<SettingName, string>> = {};
+  for (const s of settings) {
+    const v = (parsed.values as Record<string, unknown>)[s.flag];
+    if (typeof v === 'string') overrides[s.env] = v;
+  }
+  let config;
+  try {
+    config = loadConfig(process.env, overrides);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message, 2);
+    throw error;
+  }
+  const log = createLogger(config.logLevel);
+  let gateway;
+  try {
+    gateway = await startGateway(config, log);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message, 2);
+    fail(`cannot start: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const stop = (signal: string): void => {
+    log.info('gateway.signal', { signal });
+    gateway.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error('gateway.stop_failed', { message: error instanceof Error ? error.message : String(error) });
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      await serve(rest);
+      return;
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(usage);
+      return;
+    default:
+      fail(`unknown command '${command}'\n${usage}`, 2);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  fail(error instanceof Error ? error.message : String(error));
+});

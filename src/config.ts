@@ -1,0 +1,196 @@
+import { isAbsolute, join, resolve } from 'node:path';
+
+/** Ferry's configuration: read once, frozen, typed. The only reader of process.env. */
+export interface Config {
+  port: number;
+  host: string;
+  baseUrl: string;
+  dataDir: string;
+  store: { kind: 'sqlite'; path: string } | { kind: 'mongodb'; url: string };
+  mllpPort: number;
+  tls?: { certFile: string; keyFile: string };
+  auth?: { issuer: string; jwksUri: string };
+  /** Largest request body accepted, in bytes (413 beyond). */
+  maxBodyBytes: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Seconds to wait for in-flight requests on SIGTERM before closing connections. */
+  shutdownGraceSeconds: number;
+}
+
+/** A configuration value that cannot be used; `message` is the one line to print. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Every setting: its environment variable, its `ferry serve` flag and what it means. */
+export const settings = [
+  { env: 'FERRY_PORT', flag: 'port', default: '8080', help: 'HTTP port' },
+  { env: 'FERRY_HOST', flag: 'host', default: '127.0.0.1', help: 'bind address' },
+  {
+    env: 'FERRY_BASE_URL',
+    flag: 'base-url',
+    default: 'http://localhost:$FERRY_PORT/fhir',
+    help: 'public base URL used in links',
+  },
+  {
+    env: 'FERRY_DATA_DIR',
+    flag: 'data-dir',
+    default: './data',
+    help: 'embedded store, keys, bulk files, dead letters',
+  },
+  {
+    env: 'FERRY_STORE',
+    flag: 'store',
+    default: 'sqlite:$FERRY_DATA_DIR/ferry.db',
+    help: 'sqlite:PATH or mongodb://HOST/DB',
+  },
+  { env: 'FERRY_MLLP_PORT', flag: 'mllp-port', default: '2575', help: 'HL7 v2 MLLP port; 0 turns it off' },
+  {
+    env: 'FERRY_TLS_CERT',
+    flag: 'tls-cert',
+    default: '',
+    help: 'PEM certificate; with FERRY_TLS_KEY serves HTTPS',
+  },
+  { env: 'FERRY_TLS_KEY', flag: 'tls-key', default: '', help: 'PEM private key' },
+  { env: 'FERRY_AUTH_ISSUER', flag: 'auth-issuer', default: '', help: 'outside authorization server issuer' },
+  {
+    env: 'FERRY_AUTH_JWKS_URI',
+    flag: 'auth-jwks-uri',
+    default: '',
+    help: "outside authorization server's JWKS URL",
+  },
+  {
+    env: 'FERRY_MAX_BODY',
+    flag: 'max-body',
+    default: '16mb',
+    help: 'largest request body (e.g. 512kb, 16mb)',
+  },
+  { env: 'FERRY_LOG_LEVEL', flag: 'log-level', default: 'info', help: 'debug, info, warn or error' },
+  {
+    env: 'FERRY_SHUTDOWN_GRACE',
+    flag: 'shutdown-grace',
+    default: '10',
+    help: 'seconds to finish requests on SIGTERM',
+  },
+] as const;
+
+export type SettingName = (typeof settings)[number]['env'];
+
+function port(variable: string, raw: string): number {
+  const n = /^[0-9]{1,5}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n <= 65535)) throw new ConfigError(variable, `'${raw}' is not a port number (0-65535)`);
+  return n;
+}
+
+function url(variable: string, raw: string, protocols: string[]): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(variable, `'${raw}' is not a URL`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(
+      variable,
+      `'${raw}' must use ${protocols.map((p) => p.replace(':', '')).join(' or ')}`,
+    );
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function bytes(variable: string, raw: string): number {
+  const m = /^([0-9]+)\s*(b|kb|mb|gb)?$/i.exec(raw.trim());
+  if (!m?.[1]) throw new ConfigError(variable, `'${raw}' is not a size (e.g. 512kb, 16mb)`);
+  const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? 'b').toLowerCase() as 'b'];
+  const n = Number(m[1]) * unit;
+  if (n < 1024) throw new ConfigError(variable, `'${raw}' is too small (at least 1kb)`);
+  return n;
+}
+
+/**
+ * Reads the configuration from `env` (process.env by default) and flag overrides (keyed by
+ * variable name). Throws ConfigError naming the variable for the first bad value.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Partial<Record<SettingName, string>> = {},
+  cwd = process.cwd(),
+): Readonly<Config> {
+  const get = (name: SettingName): string | undefined => {
+    const v = overrides[name] ?? env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const httpPort = port('FERRY_PORT', get('FERRY_PORT') ?? '8080');
+  const host = get('FERRY_HOST') ?? '127.0.0.1';
+  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host))
+    throw new ConfigError('FERRY_HOST', `'${host}' is not a host name or address`);
+  const dataDir = resolve(cwd, get('FERRY_DATA_DIR') ?? './data');
+  const certFile = get('FERRY_TLS_CERT');
+  const keyFile = get('FERRY_TLS_KEY');
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError(
+      certFile ? 'FERRY_TLS_KEY' : 'FERRY_TLS_CERT',
+      'set both FERRY_TLS_CERT and FERRY_TLS_KEY, or neither',
+    );
+  }
+  const scheme = certFile ? 'https' : 'http';
+  const baseUrl = url('FERRY_BASE_URL', get('FERRY_BASE_URL') ?? `${scheme}://localhost:${httpPort}/fhir`, [
+    'http:',
+    'https:',
+  ]);
+
+  const storeRaw = get('FERRY_STORE') ?? `sqlite:${join(dataDir, 'ferry.db')}`;
+  let store: Config['store'];
+  if (storeRaw.startsWith('sqlite:')) {
+    const path = storeRaw.slice('sqlite:'.length);
+    if (path === '')
+      throw new ConfigError('FERRY_STORE', 'sqlite: needs a file path, e.g. sqlite:./data/ferry.db');
+    store = { kind: 'sqlite', path: path === ':memory:' || isAbsolute(path) ? path : resolve(cwd, path) };
+  } else if (storeRaw.startsWith('mongodb://') || storeRaw.startsWith('mongodb+srv://')) {
+    store = { kind: 'mongodb', url: storeRaw };
+  } else {
+    throw new ConfigError('FERRY_STORE', `'${storeRaw}' must start with sqlite: or mongodb://`);
+  }
+
+  const issuer = get('FERRY_AUTH_ISSUER');
+  const jwksUri = get('FERRY_AUTH_JWKS_URI');
+  if ((issuer === undefined) !== (jwksUri === undefined)) {
+    throw new ConfigError(
+      issuer ? 'FERRY_AUTH_JWKS_URI' : 'FERRY_AUTH_ISSUER',
+      'set both FERRY_AUTH_ISSUER and FERRY_AUTH_JWKS_URI, or neither',
+    );
+  }
+  const logLevel = get('FERRY_LOG_LEVEL') ?? 'info';
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+    throw new ConfigError('FERRY_LOG_LEVEL', `'${logLevel}' must be debug, info, warn or error`);
+  }
+  const grace = get('FERRY_SHUTDOWN_GRACE') ?? '10';
+  if (!/^[0-9]{1,4}$/.test(grace))
+    throw new ConfigError('FERRY_SHUTDOWN_GRACE', `'${grace}' is not a number of seconds`);
+
+  const config: Config = {
+    port: httpPort,
+    host,
+    baseUrl,
+    dataDir,
+    store,
+    mllpPort: port('FERRY_MLLP_PORT', get('FERRY_MLLP_PORT') ?? '2575'),
+    maxBodyBytes: bytes('FERRY_MAX_BODY', get('FERRY_MAX_BODY') ?? '16mb'),
+    logLevel: logLevel as Config['logLevel'],
+    shutdownGraceSeconds: Number(grace),
+  };
+  if (certFile && keyFile) config.tls = { certFile: resolve(cwd, certFile), keyFile: resolve(cwd, keyFile) };
+  if (issuer && jwksUri) {
+    config.auth = {
+      issuer: url('FERRY_AUTH_ISSUER', issuer, ['https:', 'http:']),
+      jwksUri: url('FERRY_AUTH_JWKS_URI', jwksUri, ['https:', 'http:']),
+    };
+  }
+  return Object.freeze(config);
+}

@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createApp } from './api/app.js';
+import type { Config } from './config.js';
+import { ConfigError } from './config.js';
+import { projectRoot } from './fhir/definitions-path.js';
+import type { Logger } from './log.js';
+import { capabilityStatement } from './service/capability-statement.js';
+import type { ServiceContext } from './service/context.js';
+import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import type { ResourceStore } from './store/store.js';
+import { warmValidators } from './validation/validate-resource.js';
+
+export interface Gateway {
+  /** Where the HTTP server listens (the real port when 0 was asked for). */
+  url: string;
+  port: number;
+  /** Stops accepting, lets in-flight requests finish (up to the grace period), closes the store. */
+  close(): Promise<void>;
+}
+
+/** Opens the store named by the configuration. The only place a store is created. */
+export function openStore(config: Readonly<Config>): ResourceStore {
+  if (config.store.kind === 'mongodb') {
+    throw new ConfigError(
+      'FERRY_STORE',
+      'the MongoDB store is not available in this version; use sqlite:PATH',
+    );
+  }
+  return new SqliteStore(config.store.path);
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function readTlsFile(variable: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch {
+    throw new ConfigError(variable, `cannot read ${path}`);
+  }
+}
+
+/** The composition root: opens the store, builds the service and the app, starts listening. */
+export async function startGateway(config: Readonly<Config>, log: Logger): Promise<Gateway> {
+  const started = new Date();
+  warmValidators();
+  const tls = config.tls && {
+    cert: readTlsFile('FERRY_TLS_CERT', config.tls.certFile),
+    key: readTlsFile('FERRY_TLS_KEY', config.tls.keyFile),
+  };
+  const store = openStore(config);
+  const ctx: ServiceContext = { store, baseUrl: config.baseUrl, log, now: () => new Date() };
+  const metadata = capabilityStatement({ baseUrl: config.baseUrl, version: packageVersion(), started });
+  const app = createApp({ ctx, metadata, maxBodyBytes: config.maxBodyBytes, log });
+  const server: Server = tls ? createHttpsServer(tls, app) : createHttpServer(app);
+  server.keepAliveTimeout = 65_000;
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await store.close();
+    const code = (error as { code?: string }).code;
+    if (code === 'EADDRINUSE') throw new ConfigError('FERRY_PORT', `port ${config.port} is already in use`);
+    if (code === 'EADDRNOTAVAIL') throw new ConfigError('FERRY_HOST', `cannot bind to ${config.host}`);
+    if (code === 'EACCES')
+      throw new ConfigError('FERRY_PORT', `not allowed to listen on port ${config.port}`);
+    throw error;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const url = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  log.info('gateway.listening', {
+    url,
+    port,
+    fhirBase: config.baseUrl,
+    store: config.store.kind,
+    startupMs: Date.now() - started.getTime(),
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      log.info('gateway.stopping', {});
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
+      await drained;
+      clearTimeout(grace);
+      await store.close();
+      log.info('gateway.stopped', {});
+    })();
+    return closing;
+  };
+  return { url, port, close };
+}

@@ -1,0 +1,26 @@
+import type { ServiceContext } from './context.js';
+import { assertId, assertResourceType } from './guards.js';
+import { checkIfMatch, type WriteOptions } from './update.js';
+import { commit, versionWrite, withRetry, type WriteResult } from './write-path.js';
+
+/**
+ * R4 http.html#delete: writes a tombstone version. Deleting a resource that is unknown or
+ * already deleted succeeds and writes nothing (the spec makes delete idempotent).
+ */
+export async function deleteResource(
+  ctx: ServiceContext,
+  type: string,
+  id: string,
+  options: WriteOptions = {},
+): Promise<WriteResult | undefined> {
+  assertResourceType(type);
+  assertId(id);
+  return withRetry(async () => {
+    const current = await ctx.store.readCurrent(type, id);
+    checkIfMatch(current, options.ifMatch);
+    if (!current || current.deleted) return undefined;
+    const write = versionWrite(type, id, current, ctx.now().toISOString());
+    await commit(ctx, [write], options.ifMatch !== undefined);
+    return { version: write, created: false };
+  });
+}

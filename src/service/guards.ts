@@ -1,0 +1,32 @@
+import type { Resource } from 'fhir/r4.js';
+import { badRequest, notFound } from '../errors.js';
+import { isRestResourceType } from '../fhir/element-tables.js';
+import { isValidId } from '../fhir/ids.js';
+
+/** 404 for a type Ferry has no endpoint for (R4 http.html: unknown resource type). */
+export function assertResourceType(type: string): void {
+  if (!isRestResourceType(type)) throw notFound(`Unknown resource type '${type}'`);
+}
+
+/** 400 for a logical id that breaks R4 id syntax. */
+export function assertId(id: string, what = 'id'): void {
+  if (!isValidId(id)) {
+    throw badRequest(`Invalid ${what} '${id.slice(0, 80)}': 1-64 letters, digits, '-' or '.'`);
+  }
+}
+
+/** 400 unless the body is a resource of the type the URL names. */
+export function assertBodyType(body: unknown, type: string): asserts body is Resource {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw badRequest('The request body must be a JSON object holding a FHIR resource');
+  }
+  const actual = (body as { resourceType?: unknown }).resourceType;
+  if (actual !== type) {
+    throw badRequest(
+      typeof actual === 'string'
+        ? `resourceType '${actual}' does not match the URL's type '${type}'`
+        : 'The resource has no resourceType',
+      'resourceType',
+    );
+  }
+}

@@ -1,0 +1,30 @@
+import { gone, notFound } from '../errors.js';
+import type { StoredVersion } from '../store/store.js';
+import type { ServiceContext } from './context.js';
+import { assertId, assertResourceType } from './guards.js';
+
+/** R4 http.html#read: the current version; 404 when unknown, 410 when deleted. */
+export async function readResource(ctx: ServiceContext, type: string, id: string): Promise<StoredVersion> {
+  assertResourceType(type);
+  assertId(id);
+  const current = await ctx.store.readCurrent(type, id);
+  if (!current) throw notFound(`${type}/${id} is not known`);
+  if (current.deleted) throw gone(`${type}/${id} was deleted (version ${current.versionId})`);
+  return current;
+}
+
+/** R4 http.html#vread: one version; 404 when unknown, 410 when that version is a delete. */
+export async function vreadResource(
+  ctx: ServiceContext,
+  type: string,
+  id: string,
+  versionId: string,
+): Promise<StoredVersion> {
+  assertResourceType(type);
+  assertId(id);
+  const n = /^[1-9][0-9]{0,15}$/.test(versionId) ? Number(versionId) : undefined;
+  const version = n === undefined ? undefined : await ctx.store.readVersion(type, id, n);
+  if (!version) throw notFound(`${type}/${id} has no version '${versionId.slice(0, 20)}'`);
+  if (version.deleted) throw gone(`${type}/${id} version ${versionId} is a deletion`);
+  return version;
+}

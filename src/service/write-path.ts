@@ -1,0 +1,98 @@
+import type { Resource } from 'fhir/r4.js';
+import { invalid, preconditionFailed, conflict } from '../errors.js';
+import { StoreConflictError, type StoredVersion, type VersionWrite } from '../store/store.js';
+import { validateResource } from '../validation/validate-resource.js';
+import type { ServiceContext } from './context.js';
+
+/**
+ * The one write path. Every door — REST create/update/patch/delete, and later transactions,
+ * HL7/CSV ingest and restore — turns its request into resource versions here: validated,
+ * stamped with meta.versionId/lastUpdated and written atomically.
+ */
+
+/** The outcome of a write: the stored version and its resource (absent for a delete). */
+export interface WriteResult {
+  version: StoredVersion;
+  resource?: Resource;
+  /** True when this write made the resource exist (201). */
+  created: boolean;
+  /** True when the content equalled the current version, so no new version was written. */
+  unchanged?: boolean;
+}
+
+/** 422 with every issue when the resource breaks the R4 rules. */
+export function assertValid(resource: Resource): void {
+  const issues = validateResource(resource);
+  if (issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) throw invalid(issues);
+}
+
+/** Stamps the resource with its new version's meta. */
+export function stamp(resource: Resource, id: string, versionId: number, lastUpdated: string): Resource {
+  return { ...resource, id, meta: { ...resource.meta, versionId: String(versionId), lastUpdated } };
+}
+
+/** A version write for a resource (or a tombstone when `resource` is undefined). */
+export function versionWrite(
+  type: string,
+  id: string,
+  current: StoredVersion | undefined,
+  lastUpdated: string,
+  resource?: Resource,
+): VersionWrite {
+  const versionId = (current?.versionId ?? 0) + 1;
+  const write: VersionWrite = {
+    type,
+    id,
+    versionId,
+    lastUpdated,
+    deleted: resource === undefined,
+    expectedVersionId: current?.versionId ?? null,
+  };
+  if (resource) write.json = JSON.stringify(stamp(resource, id, versionId, lastUpdated));
+  return write;
+}
+
+/** Content equality ignoring the server-maintained meta.versionId and meta.lastUpdated. */
+export function sameContent(current: StoredVersion, next: Resource): boolean {
+  if (current.deleted || current.json === undefined) return false;
+  const strip = (r: Resource): string => {
+    const { meta, ...rest } = r;
+    const { versionId: _v, lastUpdated: _l, ...metaRest } = meta ?? {};
+    return JSON.stringify(Object.keys(metaRest).length > 0 ? { ...rest, meta: metaRest } : rest);
+  };
+  return strip(JSON.parse(current.json) as Resource) === strip(next);
+}
+
+/**
+ * Commits versions; a version conflict becomes 412 when the client named the version it
+ * expected (If-Match), and is otherwise rethrown for the caller to retry.
+ */
+export async function commit(
+  ctx: ServiceContext,
+  writes: VersionWrite[],
+  clientExpected: boolean,
+): Promise<void> {
+  try {
+    await ctx.store.write({ versions: writes });
+  } catch (error) {
+    if (error instanceof StoreConflictError && clientExpected) {
+      throw preconditionFailed(`Version conflict: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Runs a read-modify-write step again when a concurrent writer changed the resource between
+ * the read and the write (optimistic concurrency); after a few tries it answers 409.
+ */
+export async function withRetry<T>(step: () => Promise<T>, tries = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (!(error instanceof StoreConflictError)) throw error;
+      if (attempt >= tries) throw conflict(`Too many concurrent writes to ${error.type}/${error.id}; retry`);
+    }
+  }
+}

@@ -1,0 +1,343 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  RecordExistsError,
+  StoreConflictError,
+  StoreUnavailableError,
+  type ExportQuery,
+  type HistoryPage,
+  type HistoryQuery,
+  type RecordWrite,
+  type ResourceStore,
+  type StoredVersion,
+  type VersionWrite,
+  type WriteSet,
+} from '../store.js';
+import { GroupCommit } from './group-commit.js';
+import { schemaSql, schemaVersion } from './schema.js';
+
+interface VersionRow {
+  seq: number;
+  type: string;
+  id: string;
+  version: number;
+  last_updated: string;
+  deleted: number;
+  body: string | null;
+}
+
+const toVersion = (row: VersionRow): StoredVersion => {
+  const v: StoredVersion = {
+    type: row.type,
+    id: row.id,
+    versionId: row.version,
+    lastUpdated: row.last_updated,
+    deleted: row.deleted === 1,
+  };
+  if (row.body !== null) v.json = row.body;
+  return v;
+};
+
+const encodeCursor = (seq: number): string => seq.toString(36);
+const decodeCursor = (cursor: string): number => {
+  const seq = parseInt(cursor, 36);
+  if (!Number.isSafeInteger(seq) || seq < 0 || seq.toString(36) !== cursor)
+    throw new RangeError('bad cursor');
+  return seq;
+};
+
+/** Translates a driver error into the port's vocabulary at the store's edge. */
+function translate(error: unknown): unknown {
+  if (error instanceof StoreConflictError || error instanceof RecordExistsError) return error;
+  const code = (error as { code?: string }).code ?? '';
+  if (
+    code === 'SQLITE_BUSY' ||
+    code === 'SQLITE_LOCKED' ||
+    code.startsWith('SQLITE_IOERR') ||
+    code === 'SQLITE_FULL'
+  ) {
+    return new StoreUnavailableError(`embedded store unavailable (${code})`, { cause: error });
+  }
+  return error;
+}
+
+/**
+ * The embedded store: better-sqlite3 in WAL mode with synchronous=FULL, so a commit is on disk
+ * before a write is acknowledged; concurrent writers share commits through GroupCommit.
+ */
+export class SqliteStore implements ResourceStore {
+  private readonly db: Database.Database;
+  private readonly writer: GroupCommit<WriteSet>;
+  private readonly stmt;
+  private closed = false;
+
+  constructor(private readonly path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // WAL + FULL: every commit fsyncs the log, so an acknowledged write survives power loss.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = OFF');
+    this.db.exec(schemaSql);
+    const found = this.db.prepare('SELECT value FROM store_meta WHERE key = ?').get('schemaVersion') as
+      { value: string } | undefined;
+    if (!found) {
+      this.db
+        .prepare('INSERT INTO store_meta (key, value) VALUES (?, ?)')
+        .run('schemaVersion', String(schemaVersion));
+    } else if (Number(found.value) > schemaVersion) {
+      throw new Error(`${path} was written by a newer Ferry (schema ${found.value}); refusing to open it`);
+    }
+    const db = this.db;
+    this.stmt = {
+      current: db.prepare<[string, string], { version: number; deleted: number }>(
+        'SELECT version, deleted FROM resource_current WHERE type = ? AND id = ?',
+      ),
+      readCurrent: db.prepare<[string, string], VersionRow>(
+        `SELECT v.* FROM resource_current c JOIN resource_version v ON v.seq = c.seq
+         WHERE c.type = ? AND c.id = ?`,
+      ),
+      readVersion: db.prepare<[string, string, number], VersionRow>(
+        'SELECT * FROM resource_version WHERE type = ? AND id = ? AND version = ?',
+      ),
+      insertVersion: db.prepare(
+        `INSERT INTO resource_version (type, id, version, last_updated, last_updated_ms, deleted, body)
+         VALUES (@type, @id, @version, @lastUpdated, @lastUpdatedMs, @deleted, @body)`,
+      ),
+      upsertCurrent: db.prepare(
+        `INSERT INTO resource_current (type, id, version, seq, deleted, last_updated_ms)
+         VALUES (@type, @id, @version, @seq, @deleted, @lastUpdatedMs)
+         ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
+           deleted = excluded.deleted, last_updated_ms = excluded.last_updated_ms`,
+      ),
+      getRecord: db.prepare<[string, string], { value: string; expires_at: number | null }>(
+        'SELECT value, expires_at FROM record WHERE namespace = ? AND key = ?',
+      ),
+      listRecords: db.prepare<[string, number], { key: string; value: string }>(
+        'SELECT key, value FROM record WHERE namespace = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY key',
+      ),
+      putRecord: db.prepare(
+        `INSERT INTO record (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+      ),
+      deleteRecord: db.prepare('DELETE FROM record WHERE namespace = ? AND key = ?'),
+    };
+    this.writer = new GroupCommit<WriteSet>({
+      begin: () => db.exec('BEGIN IMMEDIATE'),
+      savepoint: () => db.exec('SAVEPOINT write_set'),
+      release: () => db.exec('RELEASE write_set'),
+      rollbackToSavepoint: () => db.exec('ROLLBACK TO write_set'),
+      commit: () => db.exec('COMMIT'),
+      rollback: () => {
+        if (db.inTransaction) db.exec('ROLLBACK');
+      },
+      apply: (set) => {
+        this.applyWriteSet(set);
+      },
+    });
+  }
+
+  /** Transactions committed and write sets they carried (group commit efficiency). */
+  get commitStats(): { commits: number; items: number } {
+    return { ...this.writer.stats };
+  }
+
+  write(set: WriteSet): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('store is closed'));
+    return this.writer.submit(set).catch((error: unknown) => {
+      throw translate(error);
+    });
+  }
+
+  private applyWriteSet(set: WriteSet): void {
+    for (const v of set.versions) this.applyVersion(v);
+    for (const r of set.records ?? []) this.applyRecord(r);
+  }
+
+  private applyVersion(v: VersionWrite): void {
+    const current = this.stmt.current.get(v.type, v.id);
+    const actual = current?.version ?? null;
+    if (actual !== v.expectedVersionId)
+      throw new StoreConflictError(v.type, v.id, v.expectedVersionId, actual);
+    const params = {
+      type: v.type,
+      id: v.id,
+      version: v.versionId,
+      lastUpdated: v.lastUpdated,
+      lastUpdatedMs: Date.parse(v.lastUpdated),
+      deleted: v.deleted ? 1 : 0,
+      body: v.json ?? null,
+    };
+    const { lastInsertRowid } = this.stmt.insertVersion.run(params);
+    this.stmt.upsertCurrent.run({ ...params, seq: lastInsertRowid });
+  }
+
+  private applyRecord(r: RecordWrite): void {
+    if (r.value === null) {
+      this.stmt.deleteRecord.run(r.namespace, r.key);
+      return;
+    }
+    if (r.ifAbsent) {
+      const existing = this.stmt.getRecord.get(r.namespace, r.key);
+      if (existing && (existing.expires_at === null || existing.expires_at > Date.now())) {
+        throw new RecordExistsError(r.namespace, r.key);
+      }
+    }
+    this.stmt.putRecord.run(r.namespace, r.key, JSON.stringify(r.value), r.expiresAt ?? null);
+  }
+
+  readCurrent(type: string, id: string): Promise<StoredVersion | undefined> {
+    return this.sync(() => {
+      const row = this.stmt.readCurrent.get(type, id);
+      return row && toVersion(row);
+    });
+  }
+
+  readVersion(type: string, id: string, versionId: number): Promise<StoredVersion | undefined> {
+    return this.sync(() => {
+      const row = this.stmt.readVersion.get(type, id, versionId);
+      return row && toVersion(row);
+    });
+  }
+
+  history(query: HistoryQuery): Promise<HistoryPage> {
+    return this.sync(() => {
+      const where: string[] = [];
+      const params: (string | number)[] = [];
+      if (query.type !== undefined) {
+        where.push('type = ?');
+        params.push(query.type);
+      }
+      if (query.id !== undefined) {
+        where.push('id = ?');
+        params.push(query.id);
+      }
+      if (query.since !== undefined) {
+        where.push('last_updated_ms >= ?');
+        params.push(Date.parse(query.since));
+      }
+      if (query.cursor !== undefined) {
+        where.push('seq < ?');
+        params.push(decodeCursor(query.cursor));
+      }
+      const sql =
+        `SELECT * FROM resource_version ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ` +
+        'ORDER BY seq DESC LIMIT ?';
+      const rows = this.db.prepare<(string | number)[], VersionRow>(sql).all(...params, query.count + 1);
+      const page: HistoryPage = { versions: rows.slice(0, query.count).map(toVersion) };
+      const last = rows[query.count - 1];
+      if (rows.length > query.count && last) page.next = encodeCursor(last.seq);
+      return page;
+    });
+  }
+
+  async *streamCurrent(query: ExportQuery): AsyncIterable<StoredVersion> {
+    if (this.path === ':memory:') {
+      // An in-memory database cannot be opened twice; stream from the main connection in pages.
+      yield* this.streamPaged(query);
+      return;
+    }
+    // A dedicated read-only connection holds one read transaction: a consistent snapshot
+    // while writers go on, and no interference with the main connection's statements.
+    const reader = new Database(this.path, { readonly: true });
+    try {
+      const { sql, params } = this.exportSql(query);
+      reader.exec('BEGIN');
+      let batch: StoredVersion[] = [];
+      for (const row of reader.prepare<unknown[], VersionRow>(sql).iterate(...params)) {
+        batch.push(toVersion(row));
+        if (batch.length === 256) {
+          yield* batch;
+          batch = [];
+        }
+      }
+      yield* batch;
+      reader.exec('COMMIT');
+    } finally {
+      reader.close();
+    }
+  }
+
+  private async *streamPaged(query: ExportQuery): AsyncIterable<StoredVersion> {
+    let after: [string, string] = ['', ''];
+    for (;;) {
+      const { sql, params } = this.exportSql(query, { after, limit: 256 });
+      const rows = this.db.prepare<unknown[], VersionRow>(sql).all(...params);
+      for (const row of rows) yield toVersion(row);
+      const last = rows[rows.length - 1];
+      if (!last || rows.length < 256) return;
+      after = [last.type, last.id];
+      await Promise.resolve();
+    }
+  }
+
+  private exportSql(
+    query: ExportQuery,
+    page?: { after: [string, string]; limit: number },
+  ): {
+    sql: string;
+    params: unknown[];
+  } {
+    const params: unknown[] = [];
+    let where = 'c.deleted = 0';
+    if (query.types?.length) {
+      where += ` AND c.type IN (${query.types.map(() => '?').join(', ')})`;
+      params.push(...query.types);
+    }
+    if (query.since !== undefined) {
+      where += ' AND c.last_updated_ms >= ?';
+      params.push(Date.parse(query.since));
+    }
+    if (page) {
+      where += ' AND (c.type, c.id) > (?, ?)';
+      params.push(...page.after);
+    }
+    const sql =
+      'SELECT v.* FROM resource_current c JOIN resource_version v ON v.seq = c.seq ' +
+      `WHERE ${where} ORDER BY c.type, c.id${page ? ` LIMIT ${page.limit}` : ''}`;
+    return { sql, params };
+  }
+
+  getRecord<T>(namespace: string, key: string): Promise<T | undefined> {
+    return this.sync(() => {
+      const row = this.stmt.getRecord.get(namespace, key);
+      if (!row || (row.expires_at !== null && row.expires_at <= Date.now())) return undefined;
+      return JSON.parse(row.value) as T;
+    });
+  }
+
+  listRecords<T>(namespace: string): Promise<{ key: string; value: T }[]> {
+    return this.sync(() =>
+      this.stmt.listRecords
+        .all(namespace, Date.now())
+        .map((r) => ({ key: r.key, value: JSON.parse(r.value) as T })),
+    );
+  }
+
+  ping(): Promise<void> {
+    return this.sync(() => {
+      this.db.prepare('SELECT 1').get();
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.writer.flush();
+    this.closed = true;
+    this.db.close();
+    return Promise.resolve();
+  }
+
+  /** Runs a synchronous driver call, translating its errors, as a promise (the port is async). */
+  private sync<T>(fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('store is closed'));
+    try {
+      return Promise.resolve(fn());
+    } catch (error) {
+      const translated = translate(error);
+      return Promise.reject(translated instanceof Error ? translated : new Error(String(translated)));
+    }
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The store port: the coarse operations Ferry needs from a database. The embedded SQLite store
+ * and the MongoDB store each implement it natively; neither the service layer nor the API knows
+ * which one it talks to. Every operation is asynchronous so a networked store fits the same shape.
+ */
+
+/** One stored version of a resource. `json` is the resource as served, meta included. */
+export interface StoredVersion {
+  type: string;
+  id: string;
+  versionId: number;
+  /** R4 instant, e.g. 2026-11-28T15:46:58.123Z */
+  lastUpdated: string;
+  /** A delete is a tombstone version with no body. */
+  deleted: boolean;
+  /** The serialised resource (absent for a tombstone). */
+  json?: string;
+}
+
+/** A new version to write. `expectedVersionId` is checked inside the store's transaction. */
+export interface VersionWrite extends StoredVersion {
+  /** The current version the writer saw: `null` when it saw none (create, create-on-update). */
+  expectedVersionId: number | null;
+}
+
+/** A small keyed record (signing keys, clients, jobs, replay markers). */
+export interface RecordWrite {
+  namespace: string;
+  key: string;
+  /** `null` deletes the record. */
+  value: unknown;
+  /** When true, the write fails with StoreConflictError if the key exists (and has not expired). */
+  ifAbsent?: boolean;
+  /** Epoch milliseconds after which the record no longer exists. */
+  expiresAt?: number;
+}
+
+/**
+ * What one atomic write holds: resource versions (and, later, their index entries and audit
+ * records) and keyed records. Either all of it is durably stored, or none of it is.
+ */
+export interface WriteSet {
+  versions: VersionWrite[];
+  records?: RecordWrite[];
+}
+
+export interface HistoryQuery {
+  type?: string;
+  id?: string;
+  /** Only versions with lastUpdated ≥ this instant (R4 http.html#history `_since`). */
+  since?: string;
+  /** Opaque paging cursor returned as `next` by the previous page. */
+  cursor?: string;
+  count: number;
+}
+
+export interface HistoryPage {
+  /** Newest first (R4 http.html#history: "sorted with oldest versions last"). */
+  versions: StoredVersion[];
+  /** Cursor of the next (older) page, when there is one. */
+  next?: string;
+}
+
+export interface ExportQuery {
+  types?: string[];
+  /** Only resources whose current version has lastUpdated ≥ this instant. */
+  since?: string;
+}
+
+export interface ResourceStore {
+  /** Writes a set of versions and records atomically and durably. Rejects with StoreConflictError. */
+  write(set: WriteSet): Promise<void>;
+  /** The current version (a tombstone when deleted), or undefined when the resource never existed. */
+  readCurrent(type: string, id: string): Promise<StoredVersion | undefined>;
+  readVersion(type: string, id: string, versionId: number): Promise<StoredVersion | undefined>;
+  history(query: HistoryQuery): Promise<HistoryPage>;
+  /**
+   * Every current, non-deleted resource, as one consistent snapshot taken when the stream
+   * starts; memory stays flat however many there are.
+   */
+  streamCurrent(query: ExportQuery): AsyncIterable<StoredVersion>;
+  getRecord<T>(namespace: string, key: string): Promise<T | undefined>;
+  listRecords<T>(namespace: string): Promise<{ key: string; value: T }[]>;
+  /** Resolves when the store answers (readiness probe). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A precondition checked inside the store failed: another writer got there first. */
+export class StoreConflictError extends Error {
+  constructor(
+    readonly type: string,
+    readonly id: string,
+    readonly expectedVersionId: number | null,
+    readonly actualVersionId: number | null,
+  ) {
+    super(
+      `${type}/${id}: expected ${expectedVersionId === null ? 'no current version' : `version ${expectedVersionId}`}, ` +
+        `found ${actualVersionId === null ? 'none' : `version ${actualVersionId}`}`,
+    );
+    this.name = 'StoreConflictError';
+  }
+}
+
+/** A keyed record written with `ifAbsent` already exists. */
+export class RecordExistsError extends Error {
+  constructor(
+    readonly namespace: string,
+    readonly key: string,
+  ) {
+    super(`${namespace}/${key} already exists`);
+    this.name = 'RecordExistsError';
+  }
+}
+
+/** The store cannot be reached or failed; the request may be retried. Maps to 503. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
