@@ -60,8 +60,11 @@ async function serve(args: string[]): Promise<void> {
     if (error instanceof ConfigError) fail(error.message, 2);
     fail(`cannot start: ${error instanceof Error ? error.message : String(error)}`);
   }
+  let stopping = false;
   const stop = (signal: string): void => {
     log.info('gateway.signal', { signal });
+    if (stopping) return; // already draining; a repeated signal changes nothing
+    stopping = true;
     gateway.close().then(
       () => process.exit(0),
       (error: unknown) => {
@@ -70,8 +73,8 @@ async function serve(args: string[]): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 async function main(argv: string[]): Promise<void> {

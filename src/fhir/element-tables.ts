@@ -8,6 +8,7 @@ export interface ElementTables {
   choices: Record<string, { base: string; names: string[] }[]>;
   summary: Record<string, string[]>;
   mandatory: Record<string, string[]>;
+  required: Record<string, { base: string; names: string[] }[]>;
 }
 
 let tables: ElementTables | undefined;

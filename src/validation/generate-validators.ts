@@ -49,6 +49,8 @@ export interface ElementTables {
   summary: Record<string, string[]>;
   /** resource type → top-level JSON property names with min ≥ 1 */
   mandatory: Record<string, string[]>;
+  /** definition name → its elements with min ≥ 1 (any level), with the JSON names that satisfy each */
+  required: Record<string, ChoiceGroup[]>;
 }
 
 function readJson(path: string): unknown {
@@ -80,6 +82,7 @@ function buildTables(structureDefinitions: StructureDefinitionLite[]): ElementTa
     choices: {},
     summary: {},
     mandatory: {},
+    required: {},
   };
   for (const sd of structureDefinitions) {
     for (const element of sd.snapshot?.element ?? []) {
@@ -89,6 +92,11 @@ function buildTables(structureDefinitions: StructureDefinitionLite[]): ElementTa
         const owner = definitionName(parts.slice(0, -1).join('.'));
         const base = (parts[parts.length - 1] ?? '').slice(0, -3);
         (tables.choices[owner] ??= []).push({ base, names: jsonNames(element) });
+      }
+      if ((element.min ?? 0) > 0) {
+        const owner = definitionName(parts.slice(0, -1).join('.'));
+        const base = (parts[parts.length - 1] ?? '').replace('[x]', '');
+        (tables.required[owner] ??= []).push({ base, names: jsonNames(element) });
       }
       if (parts.length === 2 && resources.includes(sd)) {
         if (element.isSummary) (tables.summary[sd.id] ??= []).push(...jsonNames(element));
@@ -135,6 +143,15 @@ function prepareSchema(raw: JsonSchema, tables: ElementTables): JsonSchema {
   for (const [owner, groups] of Object.entries(tables.choices)) {
     const definition = prepared[owner];
     if (definition) prepared[owner] = { ...definition, fhirChoice: groups };
+  }
+  // The shipped schema lists required complex elements but not required primitives or choice
+  // elements (a primitive may be present as `_status` alone); fhirMandatory covers those.
+  for (const [owner, elements] of Object.entries(tables.required)) {
+    const definition = prepared[owner];
+    if (!definition) continue;
+    const already = new Set((definition.required as string[] | undefined) ?? []);
+    const missing = elements.filter((e) => !e.names.some((n) => already.has(n)));
+    if (missing.length > 0) prepared[owner] = { ...definition, fhirMandatory: missing };
   }
   // The shipped schema repeats primitive definitions inline in properties (valueInteger, valueDate…),
   // so the same tightening is applied wherever a primitive's pattern appears.
@@ -198,6 +215,26 @@ function createAjv(resourceTypes: string[]): Ajv {
         code: new _Code(`(${makeReferenceCheck.toString()})(${JSON.stringify(resourceTypes)})`),
       });
       cxt.fail(_`!${fn}(${cxt.data})`);
+    },
+  });
+  ajv.addKeyword({
+    keyword: 'fhirMandatory',
+    type: 'object',
+    schemaType: 'array',
+    error: {
+      message: (cxt) => _`"must have " + ${cxt.params.element ?? _`""`}`,
+      params: (cxt) => _`{missingProperty: ${cxt.params.element ?? _`""`}}`,
+    },
+    code(cxt: KeywordCxt) {
+      for (const group of cxt.schema as ChoiceGroup[]) {
+        const present = [...group.names, ...group.names.map((n) => `_${n}`)].map(
+          (n) => _`${cxt.data}[${n}] === undefined`,
+        );
+        const absent = present.reduce((acc, p) => _`${acc} && ${p}`);
+        const shown = group.names.length > 1 ? `${group.base}[x]` : group.base;
+        cxt.setParams({ element: _`${shown}` });
+        cxt.fail(absent);
+      }
     },
   });
   ajv.addKeyword({

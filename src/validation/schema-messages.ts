@@ -59,6 +59,7 @@ export function issueForSchemaError(error: SchemaError, root: string, resource?:
       const name = String(error.params.additionalProperty);
       return issue('structure', `Unknown element '${name}'`, `${at}.${name}`);
     }
+    case 'fhirMandatory':
     case 'required': {
       const name = String(error.params.missingProperty);
       return issue('required', `Missing required element '${name}'`, `${at}.${name}`);

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { ConfigError, loadConfig } from './config.js';
+
+const fails = (env: Record<string, string>, variable: string): void => {
+  assert.throws(
+    () => loadConfig(env, {}, '/srv/ferry'),
+    (e: unknown) => e instanceof ConfigError && e.variable === variable && !e.message.includes('\n'),
+  );
+};
+
+describe('loadConfig', () => {
+  it('gives the contract defaults for an empty environment', () => {
+    const config = loadConfig({}, {}, '/srv/ferry');
+    assert.equal(config.port, 8080);
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.baseUrl, 'http://localhost:8080/fhir');
+    assert.equal(config.dataDir, '/srv/ferry/data');
+    assert.deepEqual(config.store, { kind: 'sqlite', path: '/srv/ferry/data/ferry.db' });
+    assert.equal(config.mllpPort, 2575);
+    assert.equal(config.tls, undefined);
+    assert.ok(Object.isFrozen(config));
+  });
+
+  it('derives the base URL and store path from the port and data dir', () => {
+    const config = loadConfig({ FERRY_PORT: '9090', FERRY_DATA_DIR: 'var' }, {}, '/srv/ferry');
+    assert.equal(config.baseUrl, 'http://localhost:9090/fhir');
+    assert.deepEqual(config.store, { kind: 'sqlite', path: '/srv/ferry/var/ferry.db' });
+  });
+
+  it('lets flags override the environment', () => {
+    assert.equal(loadConfig({ FERRY_PORT: '1' }, { FERRY_PORT: '2' }).port, 2);
+  });
+
+  it('drops a trailing slash from the base URL', () => {
+    assert.equal(
+      loadConfig({ FERRY_BASE_URL: 'https://fhir.example.org/r4/' }).baseUrl,
+      'https://fhir.example.org/r4',
+    );
+  });
+
+  it('names the variable of each bad value in one line', () => {
+    fails({ FERRY_PORT: 'eighty' }, 'FERRY_PORT');
+    fails({ FERRY_PORT: '70000' }, 'FERRY_PORT');
+    fails({ FERRY_MLLP_PORT: '-1' }, 'FERRY_MLLP_PORT');
+    fails({ FERRY_BASE_URL: 'not a url' }, 'FERRY_BASE_URL');
+    fails({ FERRY_BASE_URL: 'ftp://x/fhir' }, 'FERRY_BASE_URL');
+    fails({ FERRY_STORE: 'postgres://db' }, 'FERRY_STORE');
+    fails({ FERRY_STORE: 'sqlite:' }, 'FERRY_STORE');
+    fails({ FERRY_TLS_CERT: 'cert.pem' }, 'FERRY_TLS_KEY');
+    fails({ FERRY_AUTH_JWKS_URI: 'https://idp/jwks' }, 'FERRY_AUTH_ISSUER');
+    fails({ FERRY_MAX_BODY: 'lots' }, 'FERRY_MAX_BODY');
+    fails({ FERRY_LOG_LEVEL: 'loud' }, 'FERRY_LOG_LEVEL');
+    fails({ FERRY_HOST: 'a host' }, 'FERRY_HOST');
+  });
+
+  it('reads sizes with units', () => {
+    assert.equal(loadConfig({ FERRY_MAX_BODY: '512kb' }).maxBodyBytes, 512 * 1024);
+    assert.equal(loadConfig({ FERRY_MAX_BODY: '2MB' }).maxBodyBytes, 2 * 1024 * 1024);
+  });
+
+  it('accepts a MongoDB URL', () => {
+    assert.deepEqual(loadConfig({ FERRY_STORE: 'mongodb://db:27017/ferry' }).store, {
+      kind: 'mongodb',
+      url: 'mongodb://db:27017/ferry',
+    });
+  });
+});
