@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { startServer } from './harness.js';
@@ -55,7 +58,9 @@ describe('the ferry process', () => {
   });
 
   it('finishes a request in flight on SIGTERM, then exits 0 with the data stored', async () => {
-    const server = await startServer({}, {});
+    const dataDir = mkdtempSync(join(tmpdir(), 'ferry-sigterm-'));
+    after(() => rmSync(dataDir, { recursive: true, force: true }));
+    const server = await startServer({}, { keepDataDir: dataDir });
     const { port } = new URL(server.origin);
     const body = JSON.stringify({ resourceType: 'Patient', id: 'inflight', gender: 'female' });
     const half = Math.floor(body.length / 2);
@@ -84,7 +89,7 @@ describe('the ferry process', () => {
     const code = await server.stop();
     assert.equal(code, 0);
     assert.ok(server.logs.some((l) => l.includes('"gateway.stopped"')));
-    const again = await startServer({}, { keepDataDir: server.dataDir });
+    const again = await startServer({}, { keepDataDir: dataDir });
     try {
       assert.equal((await again.fhir('/Patient/inflight')).status, 200);
       const refused = await fetch(`${server.origin}/healthz`).then(
