@@ -59,7 +59,6 @@ describe('the ferry process', () => {
 
   it('finishes a request in flight on SIGTERM, then exits 0 with the data stored', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'ferry-sigterm-'));
-    after(() => rmSync(dataDir, { recursive: true, force: true }));
     const server = await startServer({}, { keepDataDir: dataDir });
     const { port } = new URL(server.origin);
     const body = JSON.stringify({ resourceType: 'Patient', id: 'inflight', gender: 'female' });
@@ -99,6 +98,7 @@ describe('the ferry process', () => {
       assert.equal(refused, 'refused');
     } finally {
       await again.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
