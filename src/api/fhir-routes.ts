@@ -46,6 +46,10 @@ function notModified(req: Request, versionId: number, lastUpdated: string): bool
 export function fhirRoutes(ctx: ServiceContext, metadata: CapabilityStatement, maxBodyBytes: number): Router {
   const router = express.Router({ caseSensitive: true, strict: false });
   const body = express.raw({ type: () => true, limit: maxBodyBytes });
+  router.use((req, res, next) => {
+    res.locals.mount = req.baseUrl;
+    next();
+  });
 
   router
     .route('/metadata')

@@ -26,9 +26,11 @@ export function requestId(log: Logger) {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const route = (req.route as { path?: string } | undefined)?.path;
+      // the router's mount path is gone from req.baseUrl once an error left the router
+      const mount = typeof res.locals.mount === 'string' ? res.locals.mount : '';
       req.log.info('http.request', {
         method: req.method,
-        route: route === undefined ? 'unmatched' : `${req.baseUrl}${route}`,
+        route: route === undefined ? 'unmatched' : `${mount}${route}`,
         type: typeof req.params.type === 'string' ? req.params.type : undefined,
         status: res.statusCode,
         ms: Number(process.hrtime.bigint() - started) / 1e6,
