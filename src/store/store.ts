@@ -1,3 +1,5 @@
+import type { IndexEntry, SearchQuery } from '../search/types.js';
+
 /**
  * The store port: the coarse operations Ferry needs from a database. The embedded SQLite store
  * and the MongoDB store each implement it natively; neither the service layer nor the API knows
@@ -21,6 +23,8 @@ export interface StoredVersion {
 export interface VersionWrite extends StoredVersion {
   /** The current version the writer saw: `null` when it saw none (create, create-on-update). */
   expectedVersionId: number | null;
+  /** The search index entries of this version (none for a tombstone); they replace the old ones. */
+  index?: IndexEntry[];
 }
 
 /** A small keyed record (signing keys, clients, jobs, replay markers). */
@@ -67,6 +71,18 @@ export interface ExportQuery {
   since?: string;
 }
 
+/** One page of search results. */
+export interface SearchPage {
+  /** The matches, in the query's order. */
+  matches: StoredVersion[];
+  /** Resources added by _include / _revinclude (not counted, not paged). */
+  included: StoredVersion[];
+  /** Cursor of the next page, when there is one. */
+  next?: string;
+  /** Number of matches in all pages, when the query asked for a total. */
+  total?: number;
+}
+
 export interface ResourceStore {
   /** Writes a set of versions and records atomically and durably. Rejects with StoreConflictError. */
   write(set: WriteSet): Promise<void>;
@@ -74,6 +90,8 @@ export interface ResourceStore {
   readCurrent(type: string, id: string): Promise<StoredVersion | undefined>;
   readVersion(type: string, id: string, versionId: number): Promise<StoredVersion | undefined>;
   history(query: HistoryQuery): Promise<HistoryPage>;
+  /** Runs a parsed search against the index (R4 search.html); never scans resource bodies. */
+  search(query: SearchQuery): Promise<SearchPage>;
   /**
    * Every current, non-deleted resource, as one consistent snapshot taken when the stream
    * starts; memory stays flat however many there are.

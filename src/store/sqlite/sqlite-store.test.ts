@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describeSearchContract } from '../search.contract.js';
 import { describeStoreContract } from '../store.contract.js';
 import { StoreUnavailableError } from '../store.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -71,4 +72,17 @@ describe('SqliteStore', () => {
     assert.equal(n, 300);
     await store.close();
   });
+});
+
+describeSearchContract('SQLite', {
+  open: () => Promise.resolve(new SqliteStore(file())),
+  reopen: async (store) => {
+    await store.close();
+    return new SqliteStore(file());
+  },
+  cleanup: () => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+    return Promise.resolve();
+  },
 });

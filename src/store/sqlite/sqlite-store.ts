@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { FhirError } from '../../errors.js';
 import {
   RecordExistsError,
   StoreConflictError,
@@ -10,11 +11,15 @@ import {
   type HistoryQuery,
   type RecordWrite,
   type ResourceStore,
+  type SearchPage,
   type StoredVersion,
   type VersionWrite,
   type WriteSet,
 } from '../store.js';
+import type { SearchQuery } from '../../search/types.js';
 import { GroupCommit } from './group-commit.js';
+import { IndexWriter } from './index-writer.js';
+import { runSearch } from './run-search.js';
 import { schemaSql, schemaVersion } from './schema.js';
 
 interface VersionRow {
@@ -49,7 +54,8 @@ const decodeCursor = (cursor: string): number => {
 
 /** Translates a driver error into the port's vocabulary at the store's edge. */
 function translate(error: unknown): unknown {
-  if (error instanceof StoreConflictError || error instanceof RecordExistsError) return error;
+  if (error instanceof StoreConflictError || error instanceof RecordExistsError || error instanceof FhirError)
+    return error;
   const code = (error as { code?: string }).code ?? '';
   if (
     code === 'SQLITE_BUSY' ||
@@ -70,6 +76,7 @@ export class SqliteStore implements ResourceStore {
   private readonly db: Database.Database;
   private readonly writer: GroupCommit<WriteSet>;
   private readonly stmt;
+  private readonly index: IndexWriter;
   private closed = false;
 
   constructor(private readonly path: string) {
@@ -91,6 +98,7 @@ export class SqliteStore implements ResourceStore {
       throw new Error(`${path} was written by a newer Ferry (schema ${found.value}); refusing to open it`);
     }
     const db = this.db;
+    this.index = new IndexWriter(db);
     this.stmt = {
       current: db.prepare<[string, string], { version: number; deleted: number }>(
         'SELECT version, deleted FROM resource_current WHERE type = ? AND id = ?',
@@ -106,11 +114,12 @@ export class SqliteStore implements ResourceStore {
         `INSERT INTO resource_version (type, id, version, last_updated, last_updated_ms, deleted, body)
          VALUES (@type, @id, @version, @lastUpdated, @lastUpdatedMs, @deleted, @body)`,
       ),
-      upsertCurrent: db.prepare(
+      upsertCurrent: db.prepare<Record<string, unknown>, { rid: number }>(
         `INSERT INTO resource_current (type, id, version, seq, deleted, last_updated_ms)
          VALUES (@type, @id, @version, @seq, @deleted, @lastUpdatedMs)
          ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
-           deleted = excluded.deleted, last_updated_ms = excluded.last_updated_ms`,
+           deleted = excluded.deleted, last_updated_ms = excluded.last_updated_ms
+         RETURNING rid`,
       ),
       getRecord: db.prepare<[string, string], { value: string; expires_at: number | null }>(
         'SELECT value, expires_at FROM record WHERE namespace = ? AND key = ?',
@@ -128,10 +137,14 @@ export class SqliteStore implements ResourceStore {
       begin: () => db.exec('BEGIN IMMEDIATE'),
       savepoint: () => db.exec('SAVEPOINT write_set'),
       release: () => db.exec('RELEASE write_set'),
-      rollbackToSavepoint: () => db.exec('ROLLBACK TO write_set'),
+      rollbackToSavepoint: () => {
+        db.exec('ROLLBACK TO write_set');
+        this.index.resetCache(); // parameter ids created in the rolled-back set are gone
+      },
       commit: () => db.exec('COMMIT'),
       rollback: () => {
         if (db.inTransaction) db.exec('ROLLBACK');
+        this.index.resetCache();
       },
       apply: (set) => {
         this.applyWriteSet(set);
@@ -171,7 +184,9 @@ export class SqliteStore implements ResourceStore {
       body: v.json ?? null,
     };
     const { lastInsertRowid } = this.stmt.insertVersion.run(params);
-    this.stmt.upsertCurrent.run({ ...params, seq: lastInsertRowid });
+    const row = this.stmt.upsertCurrent.get({ ...params, seq: lastInsertRowid });
+    if (!row) throw new Error(`resource_current row for ${v.type}/${v.id} was not written`);
+    this.index.replace(row.rid, v.type, v.deleted ? undefined : v.index);
   }
 
   private applyRecord(r: RecordWrite): void {
@@ -231,6 +246,10 @@ export class SqliteStore implements ResourceStore {
       if (rows.length > query.count && last) page.next = encodeCursor(last.seq);
       return page;
     });
+  }
+
+  search(query: SearchQuery): Promise<SearchPage> {
+    return this.sync(() => runSearch(this.db, this.index, query));
   }
 
   async *streamCurrent(query: ExportQuery): AsyncIterable<StoredVersion> {

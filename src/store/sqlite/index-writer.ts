@@ -1,0 +1,136 @@
+import type Database from 'better-sqlite3';
+import type { IndexEntry } from '../../search/types.js';
+
+const tables = [
+  'idx_token',
+  'idx_string',
+  'idx_date',
+  'idx_number',
+  'idx_quantity',
+  'idx_reference',
+  'idx_uri',
+];
+
+/** SQLite has no infinities in INTEGER columns; open date ends are stored as these bounds. */
+export const minInstant = -8640000000000000;
+export const maxInstant = 8640000000000000;
+const clampInstant = (ms: number): number => Math.max(minInstant, Math.min(maxInstant, ms));
+
+/**
+ * Keeps the search index tables in step with resource_current: a resource's rows are replaced on
+ * every write of it, inside the same transaction, and removed when it is deleted.
+ */
+export class IndexWriter {
+  private readonly pids = new Map<string, number>();
+  private readonly stmt;
+
+  constructor(private readonly db: Database.Database) {
+    this.stmt = {
+      clear: tables.map((t) => db.prepare(`DELETE FROM ${t} WHERE rid = ?`)),
+      insertParam: db.prepare('INSERT OR IGNORE INTO search_param (type, code) VALUES (?, ?)'),
+      selectParam: db.prepare<[string, string], { pid: number }>(
+        'SELECT pid FROM search_param WHERE type = ? AND code = ?',
+      ),
+      token: db.prepare('INSERT INTO idx_token (rid, pid, system, code, text) VALUES (?, ?, ?, ?, ?)'),
+      string: db.prepare('INSERT INTO idx_string (rid, pid, normalized, exact) VALUES (?, ?, ?, ?)'),
+      date: db.prepare('INSERT INTO idx_date (rid, pid, low, high) VALUES (?, ?, ?, ?)'),
+      number: db.prepare('INSERT INTO idx_number (rid, pid, value, low, high) VALUES (?, ?, ?, ?, ?)'),
+      quantity: db.prepare(
+        `INSERT INTO idx_quantity (rid, pid, value, low, high, system, code, unit,
+           canonical_value, canonical_low, canonical_high, canonical_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      reference: db.prepare(
+        `INSERT INTO idx_reference (rid, pid, target_type, target_id, url, version, identifier_system, identifier_value)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      uri: db.prepare('INSERT INTO idx_uri (rid, pid, value) VALUES (?, ?, ?)'),
+    };
+  }
+
+  /** The pid of a (type, parameter) pair, created on first use. Only call inside a transaction. */
+  pid(type: string, code: string): number {
+    const key = `${type}\u0000${code}`;
+    let pid = this.pids.get(key);
+    if (pid === undefined) {
+      this.stmt.insertParam.run(type, code);
+      pid = this.stmt.selectParam.get(type, code)?.pid;
+      if (pid === undefined) throw new Error(`search_param ${type}.${code} could not be created`);
+      this.pids.set(key, pid);
+    }
+    return pid;
+  }
+
+  /** The pid of a pair if it was ever indexed; undefined means no resource has an entry for it. */
+  existingPid(type: string, code: string): number | undefined {
+    const key = `${type}\u0000${code}`;
+    const cached = this.pids.get(key);
+    if (cached !== undefined) return cached;
+    const pid = this.stmt.selectParam.get(type, code)?.pid;
+    if (pid !== undefined) this.pids.set(key, pid);
+    return pid;
+  }
+
+  /** Replaces the index rows of one resource (none for a deleted one). */
+  replace(rid: number, type: string, entries: IndexEntry[] | undefined): void {
+    for (const clear of this.stmt.clear) clear.run(rid);
+    for (const e of entries ?? []) this.insert(rid, type, e);
+  }
+
+  /** Forgets cached pids (after a rolled-back transaction may have dropped new ones). */
+  resetCache(): void {
+    this.pids.clear();
+  }
+
+  private insert(rid: number, type: string, e: IndexEntry): void {
+    const s = this.stmt;
+    const pid = this.pid(type, e.param);
+    switch (e.kind) {
+      case 'token':
+        s.token.run(rid, pid, e.system, e.code, e.text ?? null);
+        return;
+      case 'string':
+        s.string.run(rid, pid, e.normalized, e.exact);
+        return;
+      case 'date':
+        s.date.run(rid, pid, clampInstant(e.low), clampInstant(e.high));
+        return;
+      case 'number':
+        s.number.run(rid, pid, e.value, e.low, e.high);
+        return;
+      case 'quantity':
+        s.quantity.run(
+          rid,
+          pid,
+          e.value,
+          e.low,
+          e.high,
+          e.system,
+          e.code,
+          e.unit,
+          e.canonical?.value ?? null,
+          e.canonical?.low ?? null,
+          e.canonical?.high ?? null,
+          e.canonical?.code ?? null,
+        );
+        return;
+      case 'reference':
+        s.reference.run(
+          rid,
+          pid,
+          e.targetType,
+          e.targetId,
+          e.url,
+          e.version,
+          e.identifierSystem,
+          e.identifierValue,
+        );
+        return;
+      case 'uri':
+        s.uri.run(rid, pid, e.value);
+        return;
+      case 'composite':
+        // not stored yet: composite search is refused by the parser until it has a table of its own
+        return;
+    }
+  }
+}
