@@ -154,6 +154,8 @@ export type FilterValue =
       high: number;
       system?: string;
       code?: string;
+      /** The value in UCUM base units, when the unit is UCUM (filled before the store sees it). */
+      canonical?: { value: number; low: number; high: number; code: string };
     }
   | {
       kind: 'reference';

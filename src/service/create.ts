@@ -14,7 +14,7 @@ export async function createResource(ctx: ServiceContext, type: string, body: un
   const id = newId();
   const resource: Resource = { ...body, id };
   assertValid(resource);
-  const write = versionWrite(type, id, undefined, ctx.now().toISOString(), resource);
+  const write = versionWrite(ctx, type, id, undefined, ctx.now().toISOString(), resource);
   await commit(ctx, [write], false);
   return { version: write, resource: JSON.parse(write.json ?? '{}') as Resource, created: true };
 }

@@ -19,7 +19,7 @@ export async function deleteResource(
     const current = await ctx.store.readCurrent(type, id);
     checkIfMatch(current, options.ifMatch);
     if (!current || current.deleted) return undefined;
-    const write = versionWrite(type, id, current, ctx.now().toISOString());
+    const write = versionWrite(ctx, type, id, current, ctx.now().toISOString());
     await commit(ctx, [write], options.ifMatch !== undefined);
     return { version: write, created: false };
   });

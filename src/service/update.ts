@@ -44,7 +44,7 @@ export async function putVersion(
         unchanged: true,
       };
     }
-    const write = versionWrite(type, id, current, ctx.now().toISOString(), resource);
+    const write = versionWrite(ctx, type, id, current, ctx.now().toISOString(), resource);
     await commit(ctx, [write], options.ifMatch !== undefined);
     return {
       version: write,

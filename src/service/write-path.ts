@@ -1,6 +1,8 @@
 import type { Resource } from 'fhir/r4.js';
 import { invalid, preconditionFailed, conflict } from '../errors.js';
 import { StoreConflictError, type StoredVersion, type VersionWrite } from '../store/store.js';
+import { extractIndexEntries } from '../search/extract.js';
+import type { IndexEntry } from '../search/types.js';
 import { validateResource } from '../validation/validate-resource.js';
 import type { ServiceContext } from './context.js';
 
@@ -31,8 +33,21 @@ export function stamp(resource: Resource, id: string, versionId: number, lastUpd
   return { ...resource, id, meta: { ...resource.meta, versionId: String(versionId), lastUpdated } };
 }
 
-/** A version write for a resource (or a tombstone when `resource` is undefined). */
+/**
+ * The search index entries of a resource. A parameter whose extraction fails never drops the
+ * write: the others are indexed and the failure is logged by parameter name (no values).
+ */
+export function indexEntries(ctx: ServiceContext, resource: Resource): IndexEntry[] {
+  const { entries, failures } = extractIndexEntries(resource);
+  for (const failure of failures) {
+    ctx.log.warn('search.extract_failed', { type: resource.resourceType, param: failure.param, message: failure.message });
+  }
+  return entries;
+}
+
+/** A version write for a resource (or a tombstone when `resource` is undefined), with its index. */
 export function versionWrite(
+  ctx: ServiceContext,
   type: string,
   id: string,
   current: StoredVersion | undefined,
@@ -48,7 +63,11 @@ export function versionWrite(
     deleted: resource === undefined,
     expectedVersionId: current?.versionId ?? null,
   };
-  if (resource) write.json = JSON.stringify(stamp(resource, id, versionId, lastUpdated));
+  if (resource) {
+    const stamped = stamp(resource, id, versionId, lastUpdated);
+    write.json = JSON.stringify(stamped);
+    write.index = indexEntries(ctx, stamped);
+  }
   return write;
 }
 

@@ -1,6 +1,6 @@
 import { notSupported } from '../../errors.js';
 import { normalizeString } from '../../search/normalize.js';
-import type { Filter, FilterValue, HasFilter, SearchQuery, SortKey } from '../../search/types.js';
+import type { Filter, FilterValue, HasFilter, SortKey } from '../../search/types.js';
 import { maxInstant, minInstant } from './index-writer.js';
 
 /** What compiling needs to know about the database: the pid of a (type, parameter) pair. */
@@ -14,8 +14,8 @@ export interface Sql {
   params: unknown[];
 }
 
-const sql = (text: string, ...params: unknown[]): Sql => ({ text, params });
-const join = (parts: Sql[], separator: string): Sql => ({
+export const sql = (text: string, ...params: unknown[]): Sql => ({ text, params });
+export const join = (parts: Sql[], separator: string): Sql => ({
   text: parts.map((p) => `(${p.text})`).join(separator),
   params: parts.flatMap((p) => p.params),
 });
@@ -35,12 +35,18 @@ const tableOf: Partial<Record<Filter['type'], string>> = {
 
 /** Upper bound for a prefix range on a TEXT column (U+10FFFF sorts after every other character). */
 const prefixEnd = (prefix: string): string => `${prefix}\u{10FFFF}`;
+const clamp = (ms: number): number => Math.max(minInstant, Math.min(maxInstant, ms));
 
-/** Date comparison of an entry [low, high] against a search value [vlow, vhigh] (R4 search.html#prefix). */
+/**
+ * A stored range [low, high] against a search range [vlow, vhigh] (R4 search.html#prefix). Each
+ * form is a bounded range on one indexed column. For ge/le the spec also excludes a stored range
+ * that starts before and ends inside the searched one; we include it (the usual reading, and
+ * what keeps the predicate on one index), which only matters for Periods.
+ */
 function rangePredicate(prefix: string, low: string, high: string, vlow: number, vhigh: number): Sql {
   switch (prefix) {
     case 'eq':
-      return sql(`${low} >= ? AND ${high} <= ?`, vlow, vhigh);
+      return sql(`${low} >= ? AND ${low} <= ? AND ${high} <= ?`, vlow, vhigh, vhigh);
     case 'ne':
       return sql(`${low} < ? OR ${high} > ?`, vlow, vhigh);
     case 'gt':
@@ -48,9 +54,9 @@ function rangePredicate(prefix: string, low: string, high: string, vlow: number,
     case 'lt':
       return sql(`${low} < ?`, vlow);
     case 'ge':
-      return sql(`${high} > ? OR (${low} >= ? AND ${high} <= ?)`, vhigh, vlow, vhigh);
+      return sql(`${high} >= ?`, vlow);
     case 'le':
-      return sql(`${low} < ? OR (${low} >= ? AND ${high} <= ?)`, vlow, vlow, vhigh);
+      return sql(`${low} <= ?`, vhigh);
     case 'sa':
       return sql(`${low} > ?`, vhigh);
     case 'eb':
@@ -60,7 +66,7 @@ function rangePredicate(prefix: string, low: string, high: string, vlow: number,
   }
 }
 
-/** Number and quantity comparison of a stored value against a search value with its precision. */
+/** A stored number against a search value and the interval its precision implies. */
 function valuePredicate(prefix: string, column: string, value: number, low: number, high: number): Sql {
   switch (prefix) {
     case 'eq':
@@ -82,68 +88,145 @@ function valuePredicate(prefix: string, column: string, value: number, low: numb
   }
 }
 
-function clamp(ms: number): number {
-  return Math.max(minInstant, Math.min(maxInstant, ms));
+/** How a query's candidate rows are produced: a join from one filter's index, or the type scan. */
+export interface Plan {
+  /** FROM clause producing alias `r` (resource_current), possibly driven by an index alias. */
+  from: Sql;
+  /** Conditions on the rows (the other filters, as correlated lookups). */
+  where: Sql;
+  /** True when several index rows of one resource can match (the caller must GROUP BY r.rid). */
+  mayRepeat: boolean;
 }
 
 /**
- * Compiles SearchQuery filters into SQL over resource_current (alias given) and the index tables.
- * Every predicate is a lookup on an index of (pid, value): no resource body is ever read.
+ * Compiles SearchQuery filters to SQL over resource_current and the index tables. One filter
+ * drives (a range or equality on an index whose leading columns are (pid, value)); the others
+ * are correlated EXISTS lookups on (rid, pid). No resource body is ever read.
  */
 export class SearchCompiler {
-  private aliasCount = 0;
+  private aliases = 0;
 
   constructor(private readonly ctx: CompileContext) {}
 
-  /** The predicate for all filters of a query on one resource type, against alias `r`. */
-  filters(type: string, filters: (Filter | HasFilter)[], r: string): Sql {
-    if (filters.length === 0) return always;
-    return join(
-      filters.map((f) => ('sourceType' in f ? this.has(type, f, r) : this.filter(type, f, r))),
-      ' AND ',
+  private alias(prefix: string): string {
+    return `${prefix}${++this.aliases}`;
+  }
+
+  /** The rows of `type` matching all filters, as alias `r`. */
+  plan(type: string, filters: (Filter | HasFilter)[], r = 'r'): Plan {
+    const driverIndex = this.pickDriver(filters);
+    const rest = filters.filter((_, i) => i !== driverIndex);
+    const where = join([sql(`${r}.deleted = 0`), ...rest.map((f) => this.condition(type, f, r))], ' AND ');
+    const driver = filters[driverIndex] as Filter | undefined;
+    if (driver) {
+      const table = tableOf[driver.type] ?? '';
+      const d = this.alias('d');
+      const pid = this.ctx.pid(type, driver.param);
+      const values = pid === undefined ? never : this.values(driver, d);
+      return {
+        from: sql(
+          `${table} ${d} JOIN resource_current ${r} ON ${r}.rid = ${d}.rid AND ${d}.pid = ? AND (${values.text})`,
+          pid ?? -1,
+          ...values.params,
+        ),
+        where,
+        mayRepeat: true,
+      };
+    }
+    return { from: sql(`resource_current ${r}`), where: join([sql(`${r}.type = ?`, type), where], ' AND '), mayRepeat: false };
+  }
+
+  /** `SELECT <column> FROM …` of the rows matching, for use inside IN (…). */
+  private matching(type: string, filters: (Filter | HasFilter)[], column: 'id' | 'rid'): Sql {
+    const r = this.alias('m');
+    const p = this.plan(type, filters, r);
+    return sql(`SELECT ${r}.${column} FROM ${p.from.text} WHERE ${p.where.text}`, ...p.from.params, ...p.where.params);
+  }
+
+  /**
+   * The filter whose index produces the fewest candidates, by the shape of its predicate:
+   * equality on a token, reference or uri first, then string prefixes, then ranges.
+   */
+  private pickDriver(filters: (Filter | HasFilter)[]): number {
+    const rank = (f: Filter | HasFilter): number => {
+      if ('sourceType' in f || !this.drivable(f)) return 0;
+      if (f.chain) return 2;
+      switch (f.type) {
+        case 'token':
+        case 'reference':
+        case 'uri':
+          return 5;
+        case 'string':
+          return 4;
+        default:
+          return 3;
+      }
+    };
+    let best = -1;
+    let bestRank = 0;
+    filters.forEach((f, i) => {
+      const r = rank(f);
+      if (r > bestRank) {
+        best = i;
+        bestRank = r;
+      }
+    });
+    return best;
+  }
+
+  /** A filter can drive when it is a positive match on an index table. */
+  private drivable(f: Filter): boolean {
+    return (
+      tableOf[f.type] !== undefined &&
+      f.param !== '_id' &&
+      f.param !== '_lastUpdated' &&
+      f.modifier !== 'missing' &&
+      f.modifier !== 'not' &&
+      f.modifier !== 'contains' &&
+      f.modifier !== 'text' &&
+      f.modifier !== 'above'
     );
   }
 
-  private filter(type: string, f: Filter, r: string): Sql {
+  /** A filter as a condition on alias `r`. */
+  condition(type: string, f: Filter | HasFilter, r: string): Sql {
+    if ('sourceType' in f) return this.has(type, f, r);
     if (f.param === '_id') return this.idFilter(f, r);
     if (f.param === '_lastUpdated') return this.lastUpdatedFilter(f, r);
     const table = tableOf[f.type];
     if (!table) throw notSupported(`Search by ${f.type} parameters is not supported yet`, f.param);
     const pid = this.ctx.pid(type, f.param);
+    const x = this.alias('x');
     if (f.modifier === 'missing') {
       const missing = f.values.some((v) => v.kind === 'missing' && v.missing);
       if (pid === undefined) return missing ? always : never;
       return sql(
-        `${missing ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} WHERE rid = ${r}.rid AND pid = ?)`,
+        `${missing ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${x} INDEXED BY ${table}_rid WHERE ${x}.rid = ${r}.rid AND ${x}.pid = ?)`,
         pid,
       );
     }
-    const values = join(
-      f.values.map((v) => this.value(f, v)),
-      ' OR ',
-    );
-    if (f.modifier === 'not') {
-      // R4 search.html#modifiers: :not also matches resources that have no value at all
-      if (pid === undefined) return always;
-      return sql(
-        `${r}.rid NOT IN (SELECT rid FROM ${table} WHERE pid = ? AND (${values.text}))`,
-        pid,
-        ...values.params,
-      );
-    }
-    if (pid === undefined) return never;
+    if (pid === undefined) return f.modifier === 'not' ? always : never;
+    const values = this.values(f, x);
+    // R4 search.html#modifiers: :not also matches resources that have no value at all
     return sql(
-      `${r}.rid IN (SELECT rid FROM ${table} WHERE pid = ? AND (${values.text}))`,
+      `${f.modifier === 'not' ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${x} INDEXED BY ${table}_rid ` +
+        `WHERE ${x}.rid = ${r}.rid AND ${x}.pid = ? AND (${values.text}))`,
       pid,
       ...values.params,
+    );
+  }
+
+  private values(f: Filter, x: string): Sql {
+    return join(
+      f.values.map((v) => this.value(f, v, x)),
+      ' OR ',
     );
   }
 
   private idFilter(f: Filter, r: string): Sql {
     const ids = f.values.flatMap((v) => (v.kind === 'token' && v.code !== undefined ? [v.code] : []));
     if (ids.length === 0) return never;
-    const list = ids.map(() => '?').join(', ');
-    return sql(`${r}.id ${f.modifier === 'not' ? 'NOT ' : ''}IN (${list})`, ...ids);
+    return sql(`${r}.id ${f.modifier === 'not' ? 'NOT ' : ''}IN (${ids.map(() => '?').join(', ')})`, ...ids);
   }
 
   private lastUpdatedFilter(f: Filter, r: string): Sql {
@@ -157,128 +240,140 @@ export class SearchCompiler {
     );
   }
 
-  private value(f: Filter, v: FilterValue): Sql {
+  private value(f: Filter, v: FilterValue, x: string): Sql {
     switch (v.kind) {
       case 'token':
-        return this.token(f, v);
+        return this.token(f, v, x);
       case 'string': {
         const value = normalizeString(v.value);
-        if (f.modifier === 'exact') return sql('exact = ?', v.value);
-        if (f.modifier === 'contains') return sql('instr(normalized, ?) > 0', value);
-        return sql('normalized >= ? AND normalized < ?', value, prefixEnd(value));
+        if (f.modifier === 'exact') return sql(`${x}.exact = ?`, v.value);
+        if (f.modifier === 'contains') return sql(`instr(${x}.normalized, ?) > 0`, value);
+        return sql(`${x}.normalized >= ? AND ${x}.normalized < ?`, value, prefixEnd(value));
       }
       case 'date':
-        return rangePredicate(v.prefix, 'low', 'high', clamp(v.low), clamp(v.high));
+        return rangePredicate(v.prefix, `${x}.low`, `${x}.high`, clamp(v.low), clamp(v.high));
       case 'number':
-        return valuePredicate(v.prefix, 'value', v.value, v.low, v.high);
+        return valuePredicate(v.prefix, `${x}.value`, v.value, v.low, v.high);
       case 'quantity': {
-        const unit: Sql[] = [valuePredicate(v.prefix, 'value', v.value, v.low, v.high)];
-        if (v.code !== undefined) unit.push(sql('code = ?', v.code));
-        if (v.system !== undefined) unit.push(sql('system = ?', v.system));
-        return join(unit, ' AND ');
+        if (v.canonical) {
+          // comparable across units: 5.4 mmol/L and 0.0054 mol/L meet in base units
+          const c = v.canonical;
+          return join(
+            [valuePredicate(v.prefix, `${x}.canonical_value`, c.value, c.low, c.high), sql(`${x}.canonical_code = ?`, c.code)],
+            ' AND ',
+          );
+        }
+        const parts: Sql[] = [valuePredicate(v.prefix, `${x}.value`, v.value, v.low, v.high)];
+        if (v.code !== undefined) parts.push(sql(`${x}.code = ?`, v.code));
+        if (v.system !== undefined) parts.push(sql(`${x}.system = ?`, v.system));
+        return join(parts, ' AND ');
       }
       case 'reference':
-        return this.reference(f, v);
+        return this.reference(f, v, x);
       case 'uri':
-        if (f.modifier === 'below') return sql('value >= ? AND value < ?', v.value, prefixEnd(v.value));
-        if (f.modifier === 'above') return sql('instr(?, value) = 1', v.value);
-        return sql('value = ?', v.value);
+        if (f.modifier === 'below') return sql(`${x}.value >= ? AND ${x}.value < ?`, v.value, prefixEnd(v.value));
+        if (f.modifier === 'above') return sql(`instr(?, ${x}.value) = 1`, v.value);
+        return sql(`${x}.value = ?`, v.value);
       default:
         throw notSupported(`This kind of value is not supported for ${f.param} yet`, f.param);
     }
   }
 
-  private token(f: Filter, v: Extract<FilterValue, { kind: 'token' }>): Sql {
-    if (f.modifier === 'text') return sql('instr(text, ?) > 0', normalizeString(v.text ?? v.code ?? ''));
+  private token(f: Filter, v: Extract<FilterValue, { kind: 'token' }>, x: string): Sql {
+    if (f.modifier === 'text') return sql(`instr(${x}.text, ?) > 0`, normalizeString(v.text ?? v.code ?? ''));
     if (f.modifier !== undefined && f.modifier !== 'not') {
       throw notSupported(`The :${f.modifier} modifier is not supported yet`, `${f.param}:${f.modifier}`);
     }
     const parts: Sql[] = [];
-    if (v.code !== undefined) parts.push(sql('code = ?', v.code));
-    if (v.system === null) parts.push(sql('system IS NULL'));
-    else if (v.system !== undefined) parts.push(sql('system = ?', v.system));
+    if (v.code !== undefined) parts.push(sql(`${x}.code = ?`, v.code));
+    if (v.system === null) parts.push(sql(`${x}.system IS NULL`));
+    else if (v.system !== undefined) parts.push(sql(`${x}.system = ?`, v.system));
     return parts.length ? join(parts, ' AND ') : always;
   }
 
-  private reference(f: Filter, v: Extract<FilterValue, { kind: 'reference' }>): Sql {
+  private reference(f: Filter, v: Extract<FilterValue, { kind: 'reference' }>, x: string): Sql {
     if (f.modifier === 'identifier') {
-      const parts = [sql('identifier_value = ?', v.identifierValue ?? '')];
-      if (v.identifierSystem !== undefined) parts.push(sql('identifier_system = ?', v.identifierSystem));
+      const parts = [sql(`${x}.identifier_value = ?`, v.identifierValue ?? '')];
+      if (v.identifierSystem !== undefined) parts.push(sql(`${x}.identifier_system = ?`, v.identifierSystem));
       return join(parts, ' AND ');
     }
-    if (f.chain) return this.chain(f.chain.targetTypes, f.chain.query);
+    if (f.chain) {
+      const { targetTypes, query } = f.chain;
+      return join(
+        targetTypes.map((targetType) => {
+          const ids = this.matching(targetType, [query], 'id');
+          return sql(`${x}.target_type = ? AND ${x}.target_id IN (${ids.text})`, targetType, ...ids.params);
+        }),
+        ' OR ',
+      );
+    }
     if (v.url !== undefined) {
-      const parts = [sql('url = ?', v.url)];
-      if (v.version !== undefined) parts.push(sql('version = ?', v.version));
+      const parts = [sql(`${x}.url = ?`, v.url)];
+      if (v.version !== undefined) parts.push(sql(`${x}.version = ?`, v.version));
       return join(parts, ' AND ');
     }
-    const parts: Sql[] = [sql('target_id = ?', v.targetId ?? '')];
+    const parts: Sql[] = [sql(`${x}.target_id = ?`, v.targetId ?? '')];
     const targetType = v.targetType ?? f.targetType;
-    if (targetType !== undefined) parts.push(sql('target_type = ?', targetType));
+    if (targetType !== undefined) parts.push(sql(`${x}.target_type = ?`, targetType));
     return join(parts, ' AND ');
-  }
-
-  /** `subject:Patient.name=Lee`: references whose target matches the chained filter. */
-  private chain(targetTypes: string[], inner: Filter): Sql {
-    return join(
-      targetTypes.map((targetType) => {
-        const c = `c${++this.aliasCount}`;
-        const predicate = this.filter(targetType, inner, c);
-        return sql(
-          `target_type = ? AND target_id IN (SELECT ${c}.id FROM resource_current ${c} WHERE ${c}.type = ? AND ${c}.deleted = 0 AND (${predicate.text}))`,
-          targetType,
-          targetType,
-          ...predicate.params,
-        );
-      }),
-      ' OR ',
-    );
   }
 
   /** `_has:Observation:subject:code=X`: resources that a matching Observation refers to by subject. */
   private has(type: string, h: HasFilter, r: string): Sql {
     const pid = this.ctx.pid(h.sourceType, h.referenceParam);
     if (pid === undefined) return never;
-    const s = `s${++this.aliasCount}`;
-    const inner = this.filters(h.sourceType, [h.filter], s);
+    const sources = this.matching(h.sourceType, [h.filter], 'rid');
+    const ref = this.alias('ref');
     return sql(
-      `${r}.id IN (SELECT ref.target_id FROM idx_reference ref JOIN resource_current ${s} ON ${s}.rid = ref.rid
-        WHERE ref.pid = ? AND ref.target_type = ? AND (${inner.text}))`,
+      `${r}.id IN (SELECT ${ref}.target_id FROM idx_reference ${ref} WHERE ${ref}.pid = ? AND ${ref}.target_type = ? AND ${ref}.rid IN (${sources.text}))`,
       pid,
       type,
-      ...inner.params,
+      ...sources.params,
     );
   }
 
-  /** The SQL expression a sort key orders by, for alias `r` (NULL when the resource has no value). */
-  sortExpression(type: string, key: SortKey, kind: Filter['type'], r: string): Sql {
+  /** The value a sort key orders by for alias `r` (NULL when the resource has none). */
+  sortExpression(type: string, key: SortKey, r: string): Sql {
     if (key.param === '_id') return sql(`${r}.id`);
     if (key.param === '_lastUpdated') return sql(`${r}.last_updated_ms`);
     const pid = this.ctx.pid(type, key.param);
     if (pid === undefined) return sql('NULL');
-    const agg = key.descending ? 'MAX' : 'MIN';
-    switch (kind) {
-      case 'date':
-        return sql(
-          `(SELECT ${agg}(${key.descending ? 'high' : 'low'}) FROM idx_date WHERE rid = ${r}.rid AND pid = ?)`,
-          pid,
-        );
-      case 'string':
-        return sql(`(SELECT ${agg}(normalized) FROM idx_string WHERE rid = ${r}.rid AND pid = ?)`, pid);
-      case 'token':
-        return sql(`(SELECT ${agg}(code) FROM idx_token WHERE rid = ${r}.rid AND pid = ?)`, pid);
-      case 'number':
-        return sql(`(SELECT ${agg}(value) FROM idx_number WHERE rid = ${r}.rid AND pid = ?)`, pid);
-      case 'quantity':
-        return sql(`(SELECT ${agg}(value) FROM idx_quantity WHERE rid = ${r}.rid AND pid = ?)`, pid);
-      case 'reference':
-        return sql(`(SELECT ${agg}(target_id) FROM idx_reference WHERE rid = ${r}.rid AND pid = ?)`, pid);
-      case 'uri':
-        return sql(`(SELECT ${agg}(value) FROM idx_uri WHERE rid = ${r}.rid AND pid = ?)`, pid);
-      default:
-        throw notSupported(`Sorting by ${key.param} is not supported`, '_sort');
-    }
+    const column = sortColumn(key);
+    const table = tableOf[key.type ?? 'string'];
+    if (!column || !table) throw notSupported(`Sorting by ${key.param} is not supported`, '_sort');
+    return sql(
+      `(SELECT ${key.descending ? 'MAX' : 'MIN'}(${column}) FROM ${table} INDEXED BY ${table}_rid WHERE rid = ${r}.rid AND pid = ?)`,
+      pid,
+    );
+  }
+
+  /** The index table and pid a sort key can be read from in order, when it has one. */
+  sortIndex(type: string, key: SortKey): { table: string; column: string; pid: number } | undefined {
+    const column = sortColumn(key);
+    const table = tableOf[key.type ?? 'string'];
+    const pid = this.ctx.pid(type, key.param);
+    if (!column || !table || pid === undefined || key.param.startsWith('_')) return undefined;
+    return { table, column, pid };
   }
 }
 
-export type { SearchQuery };
+/** The column a sort key orders by: the date's high end descending, its low end ascending. */
+function sortColumn(key: SortKey): string | undefined {
+  switch (key.type ?? 'string') {
+    case 'date':
+      return key.descending ? 'high' : 'low';
+    case 'string':
+      return 'normalized';
+    case 'token':
+      return 'code';
+    case 'number':
+    case 'quantity':
+      return 'value';
+    case 'reference':
+      return 'target_id';
+    case 'uri':
+      return 'value';
+    default:
+      return undefined;
+  }
+}

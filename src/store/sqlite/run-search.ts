@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { badRequest } from '../../errors.js';
 import type { IncludeSpec, SearchQuery } from '../../search/types.js';
 import type { SearchPage, StoredVersion } from '../store.js';
-import { SearchCompiler, type Sql } from './compile-search.js';
+import { SearchCompiler, join, sql, type Plan, type Sql } from './compile-search.js';
 import type { IndexWriter } from './index-writer.js';
 
 interface Row {
@@ -80,66 +80,178 @@ function after(keys: { expr: Sql; descending: boolean }[], values: unknown[]): S
   return { text: ors.map((o) => `(${o.text})`).join(' OR '), params: ors.flatMap((o) => o.params) };
 }
 
-/** Runs a SearchQuery on the embedded store: one indexed query per page, plus includes. */
+/** Above this many candidates, a sorted search walks the sort index instead of sorting them all. */
+const sortInMemoryLimit = 2000;
+
+interface Key {
+  expr: Sql;
+  descending: boolean;
+}
+
+/** Runs a SearchQuery on the embedded store: an index-driven page query, then includes. */
 export function runSearch(db: Database.Database, index: IndexWriter, query: SearchQuery): SearchPage {
   const compiler = new SearchCompiler({ pid: (type, code) => index.existingPid(type, code) });
-  const perType = query.types.map((type) => {
-    const f = compiler.filters(type, query.filters, 'r');
-    return { text: `r.type = ? AND (${f.text})`, params: [type, ...f.params] };
-  });
-  const where: Sql = {
-    text: `r.deleted = 0 AND (${perType.map((p) => `(${p.text})`).join(' OR ')})`,
-    params: perType.flatMap((p) => p.params),
-  };
-  const keys = query.sort.map((key) => {
-    const byType = query.types.map((type) => ({
-      type,
-      expr: compiler.sortExpression(type, key, key.type ?? 'string', 'r'),
-    }));
-    const only = byType[0];
+  const only = query.types.length === 1 ? query.types[0] : undefined;
+  const plan: Plan =
+    only !== undefined
+      ? compiler.plan(only, query.filters)
+      : {
+          from: sql('resource_current r'),
+          where: join(
+            [
+              sql('r.deleted = 0'),
+              join(
+                query.types.map((type) =>
+                  join([sql('r.type = ?', type), ...query.filters.map((f) => compiler.condition(type, f, 'r'))], ' AND '),
+                ),
+                ' OR ',
+              ),
+            ],
+            ' AND ',
+          ),
+          mayRepeat: false,
+        };
+  const keys: Key[] = query.sort.map((key) => {
+    const byType = query.types.map((type) => ({ type, expr: compiler.sortExpression(type, key, 'r') }));
+    const first = byType[0];
     const expr: Sql =
-      byType.length === 1 && only
-        ? only.expr
-        : {
-            text: `CASE r.type ${byType.map((b) => `WHEN ? THEN ${b.expr.text}`).join(' ')} END`,
-            params: byType.flatMap((b) => [b.type, ...b.expr.params]),
-          };
+      byType.length === 1 && first
+        ? first.expr
+        : sql(
+            `CASE r.type ${byType.map((b) => `WHEN ? THEN ${b.expr.text}`).join(' ')} END`,
+            ...byType.flatMap((b) => [b.type, ...b.expr.params]),
+          );
     return { expr, descending: key.descending };
   });
 
   const page: SearchPage = { matches: [], included: [] };
   if (query.total !== 'none') {
     const counted = db
-      .prepare(`SELECT COUNT(*) AS n FROM resource_current r WHERE ${where.text}`)
-      .get(...where.params) as { n: number };
+      .prepare(`SELECT COUNT(${plan.mayRepeat ? 'DISTINCT r.rid' : '*'}) AS n FROM ${plan.from.text} WHERE ${plan.where.text}`)
+      .get(...plan.from.params, ...plan.where.params) as { n: number };
     page.total = counted.n;
   }
   if (query.count === 0) return page;
+  const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor, keys.length);
 
-  const conditions: Sql[] = [where];
-  if (query.cursor !== undefined) conditions.push(after(keys, decodeCursor(query.cursor, keys.length)));
-  const select = keys.map((k, i) => ({ text: `${k.expr.text} AS k${i}`, params: k.expr.params }));
-  const order = keys.map((k) => `${k.expr.text} ${k.descending ? 'DESC' : 'ASC'} NULLS LAST`);
-  const text =
-    `SELECT r.rid, v.type, v.id, v.version, v.last_updated, v.deleted, v.body${select.map((s) => `, ${s.text}`).join('')} ` +
-    'FROM resource_current r JOIN resource_version v ON v.seq = r.seq ' +
-    `WHERE ${conditions.map((c) => `(${c.text})`).join(' AND ')} ` +
-    `ORDER BY ${[...order, 'r.rid ASC'].join(', ')} LIMIT ?`;
-  const params = [
-    ...select.flatMap((s) => s.params),
-    ...conditions.flatMap((c) => c.params),
-    ...keys.flatMap((k) => k.expr.params),
-    query.count + 1,
-  ];
-  const rows = db.prepare<unknown[], Row>(text).all(...params);
-  const pageRows = rows.slice(0, query.count);
-  page.matches = pageRows.map(toVersion);
-  const last = pageRows[pageRows.length - 1];
-  if (rows.length > query.count && last) {
-    page.next = encodeCursor([...keys.map((_, i) => last[`k${i}`] ?? null), last.rid]);
+  let rows: PageRow[];
+  const firstKey = query.sort[0];
+  const sortIndex = only !== undefined && firstKey ? compiler.sortIndex(only, firstKey) : undefined;
+  if (sortIndex && only !== undefined && estimate(db, plan) > sortInMemoryLimit && (cursor === undefined || cursor[0] !== null)) {
+    rows = sortDriven(db, compiler, only, query, keys, sortIndex, cursor);
+    if (rows.length <= query.count) {
+      // then the resources that have no value for the sort key (NULLS LAST)
+      const noValue = { ...plan, where: join([plan.where, sql(`${keys[0]?.expr.text ?? '1'} IS NULL`, ...(keys[0]?.expr.params ?? []))], ' AND ') };
+      rows.push(...generic(db, noValue, keys, query.count + 1 - rows.length, undefined));
+    }
+  } else {
+    rows = generic(db, plan, keys, query.count + 1, cursor);
   }
-  page.included = includes(db, index, query, pageRows);
+  const pageRows = rows.slice(0, query.count);
+  page.matches = bodies(db, pageRows.map((r) => r.rid));
+  const last = pageRows[pageRows.length - 1];
+  if (rows.length > query.count && last) page.next = encodeCursor([...last.keys, last.rid]);
+  page.included = includes(db, index, query, page.matches, pageRows.map((r) => r.rid));
   return page;
+}
+
+interface PageRow {
+  rid: number;
+  keys: unknown[];
+}
+
+/** Candidates counted up to just past the in-memory sort limit. */
+function estimate(db: Database.Database, plan: Plan): number {
+  const row = db
+    .prepare(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${plan.from.text} WHERE ${plan.where.text} LIMIT ${sortInMemoryLimit + 1})`)
+    .get(...plan.from.params, ...plan.where.params) as { n: number };
+  return row.n;
+}
+
+function readKeys(row: Record<string, unknown>, count: number): unknown[] {
+  return Array.from({ length: count }, (_, i) => row[`k${i}`] ?? null);
+}
+
+/** The plan's rows in key order (index order on rid when unsorted), from after the cursor. */
+function generic(db: Database.Database, plan: Plan, keys: Key[], limit: number, cursor: unknown[] | undefined): PageRow[] {
+  const conditions: Sql[] = [plan.where];
+  if (cursor) conditions.push(after(keys, cursor));
+  const where = join(conditions, ' AND ');
+  const select = keys.map((k, i) => sql(`${k.expr.text} AS k${i}`, ...k.expr.params));
+  const order = [...keys.map((k, i) => `k${i} ${k.descending ? 'DESC' : 'ASC'} NULLS LAST`), 'r.rid ASC'];
+  const text =
+    `SELECT r.rid AS rid${select.map((s) => `, ${s.text}`).join('')} FROM ${plan.from.text} WHERE ${where.text}` +
+    `${plan.mayRepeat ? ' GROUP BY r.rid' : ''} ORDER BY ${order.join(', ')} LIMIT ?`;
+  const params = [...select.flatMap((s) => s.params), ...plan.from.params, ...where.params, limit];
+  return db
+    .prepare<unknown[], Record<string, unknown>>(text)
+    .all(...params)
+    .map((row) => ({ rid: row.rid as number, keys: readKeys(row, keys.length) }));
+}
+
+/**
+ * A large sorted result: walk the first sort key's index in order and keep the rows whose other
+ * filters hold (each a lookup by rid), stopping once the page is full — instead of sorting every
+ * candidate. A resource with several values is met once per value; only its extreme counts.
+ */
+function sortDriven(
+  db: Database.Database,
+  compiler: SearchCompiler,
+  type: string,
+  query: SearchQuery,
+  keys: Key[],
+  sortIndex: { table: string; column: string; pid: number },
+  cursor: unknown[] | undefined,
+): PageRow[] {
+  const first = keys[0];
+  if (!first) return [];
+  const { table, column, pid } = sortIndex;
+  const driven: Key[] = [{ expr: sql(`s.${column}`), descending: first.descending }, ...keys.slice(1)];
+  const conditions: Sql[] = [
+    sql(`r.deleted = 0`),
+    sql(
+      `s.${column} = (SELECT ${first.descending ? 'MAX' : 'MIN'}(${column}) FROM ${table} INDEXED BY ${table}_rid ` +
+        'WHERE rid = s.rid AND pid = s.pid)',
+    ),
+    ...query.filters.map((f) => compiler.condition(type, f, 'r')),
+  ];
+  if (cursor) conditions.push(after(driven, cursor));
+  const where = join(conditions, ' AND ');
+  const select = driven.map((k, i) => sql(`${k.expr.text} AS k${i}`, ...k.expr.params));
+  const order = [...driven.map((k, i) => `k${i} ${k.descending ? 'DESC' : 'ASC'}`), 'r.rid ASC'];
+  const text =
+    `SELECT r.rid AS rid${select.map((s) => `, ${s.text}`).join('')} FROM ${table} s JOIN resource_current r ON r.rid = s.rid ` +
+    `WHERE s.pid = ? AND ${where.text} ORDER BY ${order.join(', ')} LIMIT ?`;
+  const limit = query.count + 1;
+  const rows = db
+    .prepare<unknown[], Record<string, unknown>>(text)
+    .all(...select.flatMap((s) => s.params), pid, ...where.params, limit * 2);
+  const seen = new Set<number>();
+  const out: PageRow[] = [];
+  for (const row of rows) {
+    const rid = row.rid as number;
+    if (seen.has(rid)) continue;
+    seen.add(rid);
+    out.push({ rid, keys: readKeys(row, driven.length) });
+    if (out.length === limit) break;
+  }
+  return out;
+}
+
+/** The current versions of the given rids, in that order. */
+function bodies(db: Database.Database, rids: number[]): StoredVersion[] {
+  if (rids.length === 0) return [];
+  const rows = db
+    .prepare<unknown[], Row>(
+      'SELECT r.rid, v.type, v.id, v.version, v.last_updated, v.deleted, v.body FROM resource_current r ' +
+        `JOIN resource_version v ON v.seq = r.seq WHERE r.rid IN (${rids.map(() => '?').join(', ')})`,
+    )
+    .all(...rids);
+  const byRid = new Map(rows.map((r) => [r.rid, r]));
+  return rids.flatMap((rid) => {
+    const row = byRid.get(rid);
+    return row ? [toVersion(row)] : [];
+  });
 }
 
 /** _include and _revinclude (R4 search.html#include), following `:iterate` a few rounds. */
@@ -147,10 +259,20 @@ function includes(
   db: Database.Database,
   index: IndexWriter,
   query: SearchQuery,
-  rows: Row[],
+  matches: StoredVersion[],
+  rids: number[],
 ): StoredVersion[] {
-  if (rows.length === 0 || (query.include.length === 0 && query.revinclude.length === 0)) return [];
-  const seen = new Set(rows.map((r) => r.rid));
+  if (matches.length === 0 || (query.include.length === 0 && query.revinclude.length === 0)) return [];
+  const rows: Row[] = matches.map((m, k) => ({
+    rid: rids[k] ?? -1,
+    type: m.type,
+    id: m.id,
+    version: m.versionId,
+    last_updated: m.lastUpdated,
+    deleted: 0,
+    body: null,
+  }));
+  const seen = new Set(rids);
   const out: StoredVersion[] = [];
   let frontier = rows;
   for (let round = 0; frontier.length > 0 && round <= maxIterations; round++) {

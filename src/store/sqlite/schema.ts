@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS resource_current (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS resource_current_key ON resource_current (type, id);
 CREATE INDEX IF NOT EXISTS resource_current_type_updated ON resource_current (type, last_updated_ms);
+CREATE INDEX IF NOT EXISTS resource_current_type ON resource_current (type, deleted);
 
 -- Search index: one row per index entry of each current, non-deleted resource, keyed by its rid.
 -- pid names a (resource type, search parameter) pair, so one index serves each parameter.
@@ -41,7 +42,7 @@ CREATE TABLE IF NOT EXISTS search_param (
   UNIQUE (type, code)
 );
 CREATE TABLE IF NOT EXISTS idx_token (rid INTEGER NOT NULL, pid INTEGER NOT NULL, system TEXT, code TEXT, text TEXT);
-CREATE INDEX IF NOT EXISTS idx_token_code ON idx_token (pid, code, system);
+CREATE INDEX IF NOT EXISTS idx_token_code ON idx_token (pid, code, rid);
 CREATE INDEX IF NOT EXISTS idx_token_system ON idx_token (pid, system);
 CREATE INDEX IF NOT EXISTS idx_token_rid ON idx_token (rid, pid);
 CREATE TABLE IF NOT EXISTS idx_string (rid INTEGER NOT NULL, pid INTEGER NOT NULL, normalized TEXT NOT NULL, exact TEXT NOT NULL);
@@ -65,13 +66,13 @@ CREATE TABLE IF NOT EXISTS idx_reference (
   rid INTEGER NOT NULL, pid INTEGER NOT NULL, target_type TEXT, target_id TEXT, url TEXT, version TEXT,
   identifier_system TEXT, identifier_value TEXT
 );
-CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (pid, target_id, target_type);
+CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (pid, target_id, rid);
 CREATE INDEX IF NOT EXISTS idx_reference_inbound ON idx_reference (target_id, target_type, pid);
 CREATE INDEX IF NOT EXISTS idx_reference_url ON idx_reference (pid, url);
 CREATE INDEX IF NOT EXISTS idx_reference_identifier ON idx_reference (pid, identifier_value);
 CREATE INDEX IF NOT EXISTS idx_reference_rid ON idx_reference (rid, pid);
 CREATE TABLE IF NOT EXISTS idx_uri (rid INTEGER NOT NULL, pid INTEGER NOT NULL, value TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_uri_value ON idx_uri (pid, value);
+CREATE INDEX IF NOT EXISTS idx_uri_value ON idx_uri (pid, value, rid);
 CREATE INDEX IF NOT EXISTS idx_uri_rid ON idx_uri (rid, pid);
 
 CREATE TABLE IF NOT EXISTS record (
