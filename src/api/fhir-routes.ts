@@ -7,14 +7,35 @@ import { deleteResource } from '../service/delete.js';
 import { history } from '../service/history.js';
 import { patchResource } from '../service/patch.js';
 import { readResource, vreadResource } from '../service/read.js';
+import { searchResources } from '../service/search.js';
 import { updateResource } from '../service/update.js';
 import type { CapabilityStatement } from 'fhir/r4.js';
 import { fhirJsonTypes, jsonBody, jsonPatchTypes } from './body.js';
 import { rejectMethod } from './errors.js';
+import { assertContentType } from './negotiate.js';
 import { sendJson, sendOutcome, sendVersion, sendWriteResult, setVersionHeaders } from './respond.js';
 import { informational } from '../errors.js';
 
 const param = (req: Request, name: string): string => String(req.params[name]);
+
+/** The query string as ordered name/value pairs (repeated names kept: they are AND-ed). */
+function queryPairs(req: Request): [string, string][] {
+  const at = req.originalUrl.indexOf('?');
+  return at < 0 ? [] : [...new URLSearchParams(req.originalUrl.slice(at + 1))];
+}
+
+/** A `POST _search` body (R4 http.html#search: application/x-www-form-urlencoded). */
+function formPairs(req: Request): [string, string][] {
+  assertContentType(req, ['application/x-www-form-urlencoded']);
+  const raw: unknown = req.body;
+  return Buffer.isBuffer(raw) ? [...new URLSearchParams(raw.toString('utf8'))] : [];
+}
+
+/** `Prefer: handling=strict` (R4 search.html#errors). */
+function strictHandling(req: Request): boolean {
+  const prefer = req.headers.prefer;
+  return /(?:^|[,;\s])handling\s*=\s*strict\b/i.test(Array.isArray(prefer) ? prefer.join(',') : (prefer ?? ''));
+}
 
 /** If-Match as a version number; a value that names no version is a 400. */
 function ifMatch(req: Request): number | undefined {
@@ -85,6 +106,24 @@ export function fhirRoutes(ctx: ServiceContext, metadata: CapabilityStatement, m
     })
     .all(rejectMethod(['GET']));
 
+  const search = async (req: Request, res: Response, type: string | undefined): Promise<void> => {
+    const params = queryPairs(req);
+    if (req.method === 'POST') params.push(...formPairs(req));
+    sendJson(req, res, 200, await searchResources(ctx, { type, params, strict: strictHandling(req) }));
+  };
+  router
+    .route('/')
+    .get((req, res) => search(req, res, undefined))
+    .all(rejectMethod(['GET']));
+  router
+    .route('/_search')
+    .post(body, (req, res) => search(req, res, undefined))
+    .all(rejectMethod(['POST']));
+  router
+    .route('/:type/_search')
+    .post(body, (req, res) => search(req, res, param(req, 'type')))
+    .all(rejectMethod(['POST']));
+
   router
     .route('/:type/:id/_history/:vid')
     .get(async (req, res) => {
@@ -148,11 +187,12 @@ export function fhirRoutes(ctx: ServiceContext, metadata: CapabilityStatement, m
 
   router
     .route('/:type')
+    .get((req, res) => search(req, res, param(req, 'type')))
     .post(body, async (req, res) => {
       const result = await createResource(ctx, param(req, 'type'), jsonBody(req, fhirJsonTypes));
       sendWriteResult(req, res, result, 'create');
     })
-    .all(rejectMethod(['POST']));
+    .all(rejectMethod(['GET', 'POST']));
 
   return router;
 }

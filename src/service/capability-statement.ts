@@ -1,5 +1,18 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4.js';
 import { restResourceTypes } from '../fhir/element-tables.js';
+import { searchParameters } from '../search/parameters.js';
+import type { SearchParamType } from '../search/types.js';
+
+/** Parameter types the search engine answers; composite and special (`near`) are refused with 400. */
+export const searchableTypes: ReadonlySet<SearchParamType> = new Set([
+  'number',
+  'date',
+  'string',
+  'token',
+  'reference',
+  'quantity',
+  'uri',
+]);
 
 export interface ServerFacts {
   baseUrl: string;
@@ -13,27 +26,38 @@ export interface ServerFacts {
  * start; each feature adds its interactions here when it lands.
  */
 export function capabilityStatement(facts: ServerFacts): CapabilityStatement {
-  const resource = (type: string): CapabilityStatementRestResource => ({
-    type,
-    profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
-    interaction: [
-      { code: 'read' },
-      { code: 'vread' },
-      { code: 'update' },
-      { code: 'patch' },
-      { code: 'delete' },
-      { code: 'history-instance' },
-      { code: 'history-type' },
-      { code: 'create' },
-    ],
-    versioning: 'versioned-update',
-    readHistory: true,
-    updateCreate: true,
-    conditionalCreate: false,
-    conditionalRead: 'full-support',
-    conditionalUpdate: false,
-    conditionalDelete: 'not-supported',
-  });
+  const resource = (type: string): CapabilityStatementRestResource => {
+    const params = [...searchParameters(type).values()].filter((p) => searchableTypes.has(p.type));
+    const references = params.filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`);
+    return {
+      type,
+      profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+      interaction: [
+        { code: 'read' },
+        { code: 'vread' },
+        { code: 'update' },
+        { code: 'patch' },
+        { code: 'delete' },
+        { code: 'history-instance' },
+        { code: 'history-type' },
+        { code: 'create' },
+        { code: 'search-type' },
+      ],
+      searchParam: params.map((p) => ({
+        name: p.code,
+        definition: p.url,
+        type: p.type as 'string',
+      })),
+      searchInclude: references.length > 0 ? ['*', ...references] : [],
+      versioning: 'versioned-update',
+      readHistory: true,
+      updateCreate: true,
+      conditionalCreate: false,
+      conditionalRead: 'full-support',
+      conditionalUpdate: false,
+      conditionalDelete: 'not-supported',
+    };
+  };
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -49,7 +73,15 @@ export function capabilityStatement(facts: ServerFacts): CapabilityStatement {
       {
         mode: 'server',
         resource: restResourceTypes().map(resource),
-        interaction: [{ code: 'history-system' }],
+        interaction: [{ code: 'history-system' }, { code: 'search-system' }],
+        searchParam: [
+          { name: '_id', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
+          {
+            name: '_lastUpdated',
+            type: 'date',
+            definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated',
+          },
+        ],
       },
     ],
   };

@@ -386,6 +386,7 @@ describe('FHIR REST over HTTP', function () {
         'history-type',
         'patch',
         'read',
+        'search-type',
         'update',
         'vread',
       ]);

@@ -90,6 +90,7 @@ interface Key {
 
 /** Runs a SearchQuery on the embedded store: an index-driven page query, then includes. */
 export function runSearch(db: Database.Database, index: IndexWriter, query: SearchQuery): SearchPage {
+  if (query.types.length === 0) return { matches: [], included: [], ...(query.total === 'none' ? {} : { total: 0 }) };
   const compiler = new SearchCompiler({ pid: (type, code) => index.existingPid(type, code) });
   const only = query.types.length === 1 ? query.types[0] : undefined;
   const plan: Plan =

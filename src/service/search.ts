@@ -1,0 +1,118 @@
+import type { Bundle, BundleEntry, FhirResource, OperationOutcome } from 'fhir/r4.js';
+import { informational } from '../errors.js';
+import { subsetResource, type SummaryMode } from '../fhir/subset.js';
+import { restResourceTypes } from '../fhir/element-tables.js';
+import { searchParameter, searchParameterByUrl } from '../search/parameters.js';
+import { ucumCanonical, ucumSystem } from '../search/ucum.js';
+import { parseSearch } from '../search/parse-query.js';
+import type { Filter, HasFilter, SearchParamType, SearchQuery } from '../search/types.js';
+import type { StoredVersion } from '../store/store.js';
+import type { ServiceContext } from './context.js';
+import { assertResourceType } from './guards.js';
+
+export interface SearchRequest {
+  /** The type searched, or undefined for a system-level search (`_type` then names the types). */
+  type?: string;
+  /** Query parameters in order, from the URL or a form-encoded `_search` body. */
+  params: [string, string][];
+  /** `Prefer: handling=strict`: unknown parameters are errors instead of being ignored. */
+  strict: boolean;
+}
+
+function entryOf(
+  ctx: ServiceContext,
+  v: StoredVersion,
+  mode: 'match' | 'include',
+  summary?: SummaryMode,
+  elements?: string[],
+): BundleEntry {
+  const resource = JSON.parse(v.json ?? '{}') as FhirResource;
+  return {
+    fullUrl: `${ctx.baseUrl}/${v.type}/${v.id}`,
+    resource: (summary !== undefined || elements !== undefined
+      ? subsetResource(resource, summary, elements)
+      : resource) as FhirResource,
+    search: { mode },
+  };
+}
+
+/** The type of a sort parameter (the same on every searched type, which the parser checked). */
+function sortType(types: string[], param: string): SearchParamType | undefined {
+  if (param === '_id') return 'token';
+  if (param === '_lastUpdated') return 'date';
+  return types.map((t) => searchParameter(t, param)?.type).find((t) => t !== undefined);
+}
+
+/**
+ * Gives UCUM quantity values their base-unit form, so the store compares 5.4 mmol/L with values
+ * stored in mol/L (R4 search.html#quantity: a server may canonicalise units).
+ */
+function canonicalizeQuantities(filters: (Filter | HasFilter)[]): void {
+  for (const f of filters) {
+    if ('sourceType' in f) {
+      canonicalizeQuantities([f.filter]);
+      continue;
+    }
+    if (f.chain) canonicalizeQuantities([f.chain.query]);
+    for (const v of f.values) {
+      if (v.kind !== 'quantity' || v.code === undefined) continue;
+      if (v.system !== undefined && v.system !== ucumSystem) continue;
+      const canonical = ucumCanonical(v.code, v.value, v.low, v.high);
+      if (canonical) v.canonical = canonical;
+    }
+  }
+}
+
+/**
+ * R4 search.html: parses the request into a SearchQuery, runs it on the store's index and
+ * answers a searchset Bundle with self/first/next links (keyset cursors) and, when parameters
+ * were ignored, an OperationOutcome entry saying which and why.
+ */
+export async function searchResources(ctx: ServiceContext, request: SearchRequest): Promise<Bundle> {
+  if (request.type !== undefined) assertResourceType(request.type);
+  const parsed = parseSearch({
+    types: request.type !== undefined ? [request.type] : [],
+    params: request.params,
+    strict: request.strict,
+    lookup: searchParameter,
+    lookupByUrl: searchParameterByUrl,
+    resourceTypes: restResourceTypes(),
+    baseUrl: ctx.baseUrl,
+  });
+  const query: SearchQuery = parsed.query;
+  for (const key of query.sort) key.type ??= sortType(query.types, key.param);
+  canonicalizeQuantities(query.filters);
+  const page = await ctx.store.search(query);
+  const path = request.type ?? '';
+  const link = (cursor?: string): string => {
+    const search = new URLSearchParams(parsed.selfParams.filter(([name]) => name !== '_cursor'));
+    if (cursor !== undefined) search.set('_cursor', cursor);
+    const qs = search.toString();
+    return `${ctx.baseUrl}/${path}${qs ? `?${qs}` : ''}`;
+  };
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    link: [
+      { relation: 'self', url: link(query.cursor) },
+      { relation: 'first', url: link() },
+    ],
+    entry: [
+      ...page.matches.map((v) => entryOf(ctx, v, 'match', parsed.summary, parsed.elements)),
+      ...page.included.map((v) => entryOf(ctx, v, 'include', parsed.summary, parsed.elements)),
+    ],
+  };
+  if (page.total !== undefined) bundle.total = page.total;
+  if (page.next !== undefined) bundle.link?.push({ relation: 'next', url: link(page.next) });
+  if (parsed.ignored.length > 0) {
+    const outcome: OperationOutcome = informational('Some search parameters were ignored');
+    outcome.issue = parsed.ignored.map((i) => ({
+      severity: 'warning',
+      code: 'not-supported',
+      diagnostics: `${i.param}: ${i.reason}`,
+      expression: [i.param],
+    }));
+    bundle.entry?.push({ resource: outcome, search: { mode: 'outcome' } });
+  }
+  return bundle;
+}
