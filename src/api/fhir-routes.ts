@@ -34,7 +34,9 @@ function formPairs(req: Request): [string, string][] {
 /** `Prefer: handling=strict` (R4 search.html#errors). */
 function strictHandling(req: Request): boolean {
   const prefer = req.headers.prefer;
-  return /(?:^|[,;\s])handling\s*=\s*strict\b/i.test(Array.isArray(prefer) ? prefer.join(',') : (prefer ?? ''));
+  return /(?:^|[,;\s])handling\s*=\s*strict\b/i.test(
+    Array.isArray(prefer) ? prefer.join(',') : (prefer ?? ''),
+  );
 }
 
 /** If-Match as a version number; a value that names no version is a 400. */

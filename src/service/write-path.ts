@@ -40,7 +40,11 @@ export function stamp(resource: Resource, id: string, versionId: number, lastUpd
 export function indexEntries(ctx: ServiceContext, resource: Resource): IndexEntry[] {
   const { entries, failures } = extractIndexEntries(resource);
   for (const failure of failures) {
-    ctx.log.warn('search.extract_failed', { type: resource.resourceType, param: failure.param, message: failure.message });
+    ctx.log.warn('search.extract_failed', {
+      type: resource.resourceType,
+      param: failure.param,
+      message: failure.message,
+    });
   }
   return entries;
 }

@@ -133,14 +133,22 @@ export class SearchCompiler {
         mayRepeat: true,
       };
     }
-    return { from: sql(`resource_current ${r}`), where: join([sql(`${r}.type = ?`, type), where], ' AND '), mayRepeat: false };
+    return {
+      from: sql(`resource_current ${r}`),
+      where: join([sql(`${r}.type = ?`, type), where], ' AND '),
+      mayRepeat: false,
+    };
   }
 
   /** `SELECT <column> FROM …` of the rows matching, for use inside IN (…). */
   private matching(type: string, filters: (Filter | HasFilter)[], column: 'id' | 'rid'): Sql {
     const r = this.alias('m');
     const p = this.plan(type, filters, r);
-    return sql(`SELECT ${r}.${column} FROM ${p.from.text} WHERE ${p.where.text}`, ...p.from.params, ...p.where.params);
+    return sql(
+      `SELECT ${r}.${column} FROM ${p.from.text} WHERE ${p.where.text}`,
+      ...p.from.params,
+      ...p.where.params,
+    );
   }
 
   /**
@@ -222,7 +230,10 @@ export class SearchCompiler {
     const unsupported =
       f.type === 'uri' ? ['in', 'not-in', 'of-type'] : ['in', 'not-in', 'above', 'below', 'of-type'];
     if (f.modifier !== undefined && unsupported.includes(f.modifier)) {
-      throw notSupported(`The :${f.modifier} modifier is not supported yet on ${f.param}`, `${f.param}:${f.modifier}`);
+      throw notSupported(
+        `The :${f.modifier} modifier is not supported yet on ${f.param}`,
+        `${f.param}:${f.modifier}`,
+      );
     }
     return table;
   }
@@ -270,7 +281,10 @@ export class SearchCompiler {
           // comparable across units: 5.4 mmol/L and 0.0054 mol/L meet in base units
           const c = v.canonical;
           return join(
-            [valuePredicate(v.prefix, `${x}.canonical_value`, c.value, c.low, c.high), sql(`${x}.canonical_code = ?`, c.code)],
+            [
+              valuePredicate(v.prefix, `${x}.canonical_value`, c.value, c.low, c.high),
+              sql(`${x}.canonical_code = ?`, c.code),
+            ],
             ' AND ',
           );
         }
@@ -282,7 +296,8 @@ export class SearchCompiler {
       case 'reference':
         return this.reference(f, v, x);
       case 'uri':
-        if (f.modifier === 'below') return sql(`${x}.value >= ? AND ${x}.value < ?`, v.value, prefixEnd(v.value));
+        if (f.modifier === 'below')
+          return sql(`${x}.value >= ? AND ${x}.value < ?`, v.value, prefixEnd(v.value));
         if (f.modifier === 'above') return sql(`instr(?, ${x}.value) = 1`, v.value);
         return sql(`${x}.value = ?`, v.value);
       default:

@@ -90,7 +90,8 @@ interface Key {
 
 /** Runs a SearchQuery on the embedded store: an index-driven page query, then includes. */
 export function runSearch(db: Database.Database, index: IndexWriter, query: SearchQuery): SearchPage {
-  if (query.types.length === 0) return { matches: [], included: [], ...(query.total === 'none' ? {} : { total: 0 }) };
+  if (query.types.length === 0)
+    return { matches: [], included: [], ...(query.total === 'none' ? {} : { total: 0 }) };
   const compiler = new SearchCompiler({ pid: (type, code) => index.existingPid(type, code) });
   const only = query.types.length === 1 ? query.types[0] : undefined;
   const plan: Plan =
@@ -103,7 +104,10 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
               sql('r.deleted = 0'),
               join(
                 query.types.map((type) =>
-                  join([sql('r.type = ?', type), ...query.filters.map((f) => compiler.condition(type, f, 'r'))], ' AND '),
+                  join(
+                    [sql('r.type = ?', type), ...query.filters.map((f) => compiler.condition(type, f, 'r'))],
+                    ' AND ',
+                  ),
                 ),
                 ' OR ',
               ),
@@ -128,7 +132,9 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
   const page: SearchPage = { matches: [], included: [] };
   if (query.total !== 'none') {
     const counted = db
-      .prepare(`SELECT COUNT(${plan.mayRepeat ? 'DISTINCT r.rid' : '*'}) AS n FROM ${plan.from.text} WHERE ${plan.where.text}`)
+      .prepare(
+        `SELECT COUNT(${plan.mayRepeat ? 'DISTINCT r.rid' : '*'}) AS n FROM ${plan.from.text} WHERE ${plan.where.text}`,
+      )
       .get(...plan.from.params, ...plan.where.params) as { n: number };
     page.total = counted.n;
   }
@@ -138,21 +144,41 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
   let rows: PageRow[];
   const firstKey = query.sort[0];
   const sortIndex = only !== undefined && firstKey ? compiler.sortIndex(only, firstKey) : undefined;
-  if (sortIndex && only !== undefined && estimate(db, plan) > sortInMemoryLimit && (cursor === undefined || cursor[0] !== null)) {
+  if (
+    sortIndex &&
+    only !== undefined &&
+    estimate(db, plan) > sortInMemoryLimit &&
+    (cursor === undefined || cursor[0] !== null)
+  ) {
     rows = sortDriven(db, compiler, only, query, keys, sortIndex, cursor);
     if (rows.length <= query.count) {
       // then the resources that have no value for the sort key (NULLS LAST)
-      const noValue = { ...plan, where: join([plan.where, sql(`${keys[0]?.expr.text ?? '1'} IS NULL`, ...(keys[0]?.expr.params ?? []))], ' AND ') };
+      const noValue = {
+        ...plan,
+        where: join(
+          [plan.where, sql(`${keys[0]?.expr.text ?? '1'} IS NULL`, ...(keys[0]?.expr.params ?? []))],
+          ' AND ',
+        ),
+      };
       rows.push(...generic(db, noValue, keys, query.count + 1 - rows.length, undefined));
     }
   } else {
     rows = generic(db, plan, keys, query.count + 1, cursor);
   }
   const pageRows = rows.slice(0, query.count);
-  page.matches = bodies(db, pageRows.map((r) => r.rid));
+  page.matches = bodies(
+    db,
+    pageRows.map((r) => r.rid),
+  );
   const last = pageRows[pageRows.length - 1];
   if (rows.length > query.count && last) page.next = encodeCursor([...last.keys, last.rid]);
-  page.included = includes(db, index, query, page.matches, pageRows.map((r) => r.rid));
+  page.included = includes(
+    db,
+    index,
+    query,
+    page.matches,
+    pageRows.map((r) => r.rid),
+  );
   return page;
 }
 
@@ -164,7 +190,9 @@ interface PageRow {
 /** Candidates counted up to just past the in-memory sort limit. */
 function estimate(db: Database.Database, plan: Plan): number {
   const row = db
-    .prepare(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${plan.from.text} WHERE ${plan.where.text} LIMIT ${sortInMemoryLimit + 1})`)
+    .prepare(
+      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${plan.from.text} WHERE ${plan.where.text} LIMIT ${sortInMemoryLimit + 1})`,
+    )
     .get(...plan.from.params, ...plan.where.params) as { n: number };
   return row.n;
 }
@@ -174,7 +202,13 @@ function readKeys(row: Record<string, unknown>, count: number): unknown[] {
 }
 
 /** The plan's rows in key order (index order on rid when unsorted), from after the cursor. */
-function generic(db: Database.Database, plan: Plan, keys: Key[], limit: number, cursor: unknown[] | undefined): PageRow[] {
+function generic(
+  db: Database.Database,
+  plan: Plan,
+  keys: Key[],
+  limit: number,
+  cursor: unknown[] | undefined,
+): PageRow[] {
   const conditions: Sql[] = [plan.where];
   if (cursor) conditions.push(after(keys, cursor));
   const where = join(conditions, ' AND ');
