@@ -2,6 +2,12 @@ import express, { type Request, type Response, type Router } from 'express';
 import { badRequest } from '../errors.js';
 import { parseETag } from '../fhir/ids.js';
 import type { ServiceContext } from '../service/context.js';
+import {
+  conditionalCreate,
+  conditionalDelete,
+  conditionalPatch,
+  conditionalUpdate,
+} from '../service/conditional.js';
 import { createResource } from '../service/create.js';
 import { deleteResource } from '../service/delete.js';
 import { history } from '../service/history.js';
@@ -191,10 +197,56 @@ export function fhirRoutes(ctx: ServiceContext, metadata: CapabilityStatement, m
     .route('/:type')
     .get((req, res) => search(req, res, param(req, 'type')))
     .post(body, async (req, res) => {
-      const result = await createResource(ctx, param(req, 'type'), jsonBody(req, fhirJsonTypes));
+      const type = param(req, 'type');
+      const ifNoneExist = req.headers['if-none-exist'];
+      const resource = jsonBody(req, fhirJsonTypes);
+      const result =
+        typeof ifNoneExist === 'string'
+          ? await conditionalCreate(ctx, type, resource, [
+              ...new URLSearchParams(ifNoneExist.replace(/^[^?]*\?/, '')),
+            ])
+          : await createResource(ctx, type, resource);
       sendWriteResult(req, res, result, 'create');
     })
-    .all(rejectMethod(['GET', 'POST']));
+    .put(body, async (req, res) => {
+      const result = await conditionalUpdate(
+        ctx,
+        param(req, 'type'),
+        jsonBody(req, fhirJsonTypes),
+        queryPairs(req),
+        {
+          ifMatch: ifMatch(req),
+        },
+      );
+      sendWriteResult(req, res, result, 'conditional update');
+    })
+    .patch(body, async (req, res) => {
+      const result = await conditionalPatch(
+        ctx,
+        param(req, 'type'),
+        jsonBody(req, jsonPatchTypes),
+        queryPairs(req),
+        {
+          ifMatch: ifMatch(req),
+        },
+      );
+      sendWriteResult(req, res, result, 'conditional patch');
+    })
+    .delete(async (req, res) => {
+      const type = param(req, 'type');
+      const deleted = await conditionalDelete(ctx, type, queryPairs(req));
+      sendOutcome(
+        req,
+        res,
+        200,
+        informational(
+          deleted.length === 0
+            ? `No ${type} matched; nothing deleted`
+            : `Deleted ${deleted.length} ${type}: ${deleted.map((d) => `${d.id} (version ${d.versionId})`).join(', ')}`,
+        ),
+      );
+    })
+    .all(rejectMethod(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']));
 
   return router;
 }

@@ -52,10 +52,10 @@ export function capabilityStatement(facts: ServerFacts): CapabilityStatement {
       versioning: 'versioned-update',
       readHistory: true,
       updateCreate: true,
-      conditionalCreate: false,
+      conditionalCreate: true,
       conditionalRead: 'full-support',
-      conditionalUpdate: false,
-      conditionalDelete: 'not-supported',
+      conditionalUpdate: true,
+      conditionalDelete: 'multiple',
     };
   };
   return {

@@ -4,8 +4,8 @@ import { subsetResource, type SummaryMode } from '../fhir/subset.js';
 import { restResourceTypes } from '../fhir/element-tables.js';
 import { searchParameter, searchParameterByUrl } from '../search/parameters.js';
 import { ucumCanonical, ucumSystem } from '../search/ucum.js';
-import { parseSearch } from '../search/parse-query.js';
-import type { Filter, HasFilter, SearchParamType, SearchQuery } from '../search/types.js';
+import { parseSearch, type ParsedSearch } from '../search/parse-query.js';
+import type { Filter, HasFilter, SearchParamType } from '../search/types.js';
 import type { StoredVersion } from '../store/store.js';
 import type { ServiceContext } from './context.js';
 import { assertResourceType } from './guards.js';
@@ -64,24 +64,39 @@ function canonicalizeQuantities(filters: (Filter | HasFilter)[]): void {
 }
 
 /**
+ * Parses search parameters for a type (or the system level) into a SearchQuery the store can run:
+ * sort keys typed and UCUM quantities in base units. Shared by search and the conditional
+ * interactions, so both read a query the same way.
+ */
+export function parseFor(
+  ctx: ServiceContext,
+  type: string | undefined,
+  params: [string, string][],
+  strict: boolean,
+): ParsedSearch {
+  const parsed = parseSearch({
+    types: type !== undefined ? [type] : [],
+    params,
+    strict,
+    lookup: searchParameter,
+    lookupByUrl: searchParameterByUrl,
+    resourceTypes: restResourceTypes(),
+    baseUrl: ctx.baseUrl,
+  });
+  for (const key of parsed.query.sort) key.type ??= sortType(parsed.query.types, key.param);
+  canonicalizeQuantities(parsed.query.filters);
+  return parsed;
+}
+
+/**
  * R4 search.html: parses the request into a SearchQuery, runs it on the store's index and
  * answers a searchset Bundle with self/first/next links (keyset cursors) and, when parameters
  * were ignored, an OperationOutcome entry saying which and why.
  */
 export async function searchResources(ctx: ServiceContext, request: SearchRequest): Promise<Bundle> {
   if (request.type !== undefined) assertResourceType(request.type);
-  const parsed = parseSearch({
-    types: request.type !== undefined ? [request.type] : [],
-    params: request.params,
-    strict: request.strict,
-    lookup: searchParameter,
-    lookupByUrl: searchParameterByUrl,
-    resourceTypes: restResourceTypes(),
-    baseUrl: ctx.baseUrl,
-  });
-  const query: SearchQuery = parsed.query;
-  for (const key of query.sort) key.type ??= sortType(query.types, key.param);
-  canonicalizeQuantities(query.filters);
+  const parsed = parseFor(ctx, request.type, request.params, request.strict);
+  const query = parsed.query;
   const page = await ctx.store.search(query);
   const path = request.type ?? '';
   const link = (cursor?: string): string => {

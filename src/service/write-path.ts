@@ -1,6 +1,11 @@
 import type { Resource } from 'fhir/r4.js';
 import { invalid, preconditionFailed, conflict } from '../errors.js';
-import { StoreConflictError, type StoredVersion, type VersionWrite } from '../store/store.js';
+import {
+  StoreConflictError,
+  type RecordWrite,
+  type StoredVersion,
+  type VersionWrite,
+} from '../store/store.js';
 import { extractIndexEntries } from '../search/extract.js';
 import type { IndexEntry } from '../search/types.js';
 import { validateResource } from '../validation/validate-resource.js';
@@ -94,9 +99,10 @@ export async function commit(
   ctx: ServiceContext,
   writes: VersionWrite[],
   clientExpected: boolean,
+  records: RecordWrite[] = [],
 ): Promise<void> {
   try {
-    await ctx.store.write({ versions: writes });
+    await ctx.store.write({ versions: writes, records });
   } catch (error) {
     if (error instanceof StoreConflictError && clientExpected) {
       throw preconditionFailed(`Version conflict: ${error.message}`);

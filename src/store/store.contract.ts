@@ -228,6 +228,18 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
         (await store.listRecords('client')).map((r) => r.key),
         ['ehr', 'lab'],
       );
+      await assert.rejects(
+        store.write({
+          versions: [],
+          records: [{ namespace: 'client', key: 'lab', value: { scope: 'z' }, expectValue: { scope: 'w' } }],
+        }),
+        RecordExistsError,
+      );
+      await store.write({
+        versions: [],
+        records: [{ namespace: 'client', key: 'lab', value: { scope: 'z' }, expectValue: { scope: 'x' } }],
+      });
+      assert.deepEqual(await store.getRecord('client', 'lab'), { scope: 'z' });
       await store.write({ versions: [], records: [{ namespace: 'client', key: 'lab', value: null }] });
       assert.equal(await store.getRecord('client', 'lab'), undefined);
     });

@@ -33,8 +33,13 @@ export interface RecordWrite {
   key: string;
   /** `null` deletes the record. */
   value: unknown;
-  /** When true, the write fails with StoreConflictError if the key exists (and has not expired). */
+  /** When true, the write fails with RecordExistsError if the key exists (and has not expired). */
   ifAbsent?: boolean;
+  /**
+   * Compare-and-set: the write happens only if the record currently holds exactly this value
+   * (and has not expired); otherwise it fails with RecordExistsError. For leases and claims.
+   */
+  expectValue?: unknown;
   /** Epoch milliseconds after which the record no longer exists. */
   expiresAt?: number;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Bundle, Observation, OperationOutcome } from 'fhir/r4.js';
-import { startServer, type RunningServer } from './harness.js';
+import { startServer, type FhirInit, type RunningServer } from './harness.js';
 
 const loinc = 'http://loinc.org';
 
@@ -32,7 +32,7 @@ function observation(
 
 describe('FHIR search over HTTP', function () {
   let server: RunningServer;
-  const ids = async (path: string, init?: RequestInit): Promise<string[]> => {
+  const ids = async (path: string, init?: FhirInit): Promise<string[]> => {
     const res = await server.fhir(path, init);
     assert.equal(res.status, 200, `${path}: ${await res.clone().text()}`);
     const bundle = (await res.json()) as Bundle;

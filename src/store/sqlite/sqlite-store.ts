@@ -194,9 +194,11 @@ export class SqliteStore implements ResourceStore {
       this.stmt.deleteRecord.run(r.namespace, r.key);
       return;
     }
-    if (r.ifAbsent) {
-      const existing = this.stmt.getRecord.get(r.namespace, r.key);
-      if (existing && (existing.expires_at === null || existing.expires_at > Date.now())) {
+    if (r.ifAbsent || r.expectValue !== undefined) {
+      const found = this.stmt.getRecord.get(r.namespace, r.key);
+      const live = found && (found.expires_at === null || found.expires_at > Date.now()) ? found : undefined;
+      if (r.ifAbsent && live) throw new RecordExistsError(r.namespace, r.key);
+      if (r.expectValue !== undefined && live?.value !== JSON.stringify(r.expectValue)) {
         throw new RecordExistsError(r.namespace, r.key);
       }
     }

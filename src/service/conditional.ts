@@ -1,0 +1,182 @@
+import type { Resource } from 'fhir/r4.js';
+import { badRequest, FhirError, outcome, preconditionFailed } from '../errors.js';
+import { newId } from '../fhir/ids.js';
+import { RecordExistsError, type StoredVersion } from '../store/store.js';
+import type { ServiceContext } from './context.js';
+import { assertBodyType, assertResourceType } from './guards.js';
+import { patchResource } from './patch.js';
+import type { ParsedSearch } from '../search/parse-query.js';
+import { parseFor } from './search.js';
+import { putVersion, type WriteOptions } from './update.js';
+import { assertValid, commit, versionWrite, withRetry, type WriteResult } from './write-path.js';
+
+/** Most resources one conditional delete removes (R4 http.html#3.1.0.7.1, "multiple" mode). */
+export const maxConditionalDeletes = 100;
+
+/** How long a conditional-create claim lasts: long enough to serialise concurrent creators. */
+const claimMillis = 5 * 60 * 1000;
+const claimNamespace = 'conditional-create';
+
+/**
+ * Parses conditional criteria. An unknown parameter is an error here rather than silently
+ * widening the match (R4 http.html#cond-update), so parsing is strict.
+ */
+function parseCriteria(ctx: ServiceContext, type: string, criteria: [string, string][]): ParsedSearch {
+  if (criteria.length === 0) throw badRequest('A conditional interaction needs search parameters');
+  return parseFor(ctx, type, criteria, true);
+}
+
+/** The criteria in a normal form (sorted, re-encoded), naming "the same condition" for claims. */
+function criteriaKey(type: string, parsed: ParsedSearch): string {
+  const normalized = parsed.selfParams
+    .filter(([name]) => !resultParameters.has(name))
+    .map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`)
+    .sort()
+    .join('&');
+  return `${type}?${normalized}`;
+}
+
+const resultParameters = new Set([
+  '_count',
+  '_sort',
+  '_total',
+  '_summary',
+  '_elements',
+  '_format',
+  '_pretty',
+  '_cursor',
+]);
+
+/** Up to `limit` resources matching parsed criteria. */
+async function matches(ctx: ServiceContext, parsed: ParsedSearch, limit: number): Promise<StoredVersion[]> {
+  const query = {
+    ...parsed.query,
+    count: limit,
+    total: 'none' as const,
+    include: [],
+    revinclude: [],
+    sort: [],
+  };
+  return (await ctx.store.search(query)).matches;
+}
+
+const existing = (v: StoredVersion): WriteResult => ({
+  version: v,
+  resource: JSON.parse(v.json ?? '{}') as Resource,
+  created: false,
+  unchanged: true,
+});
+
+/**
+ * R4 http.html#ccreate (`If-None-Exist`): creates unless the criteria match. One match answers
+ * that resource (200, nothing written); several are a 412. Two concurrent creates with the same
+ * criteria cannot both create: each claims the normalised criteria as a keyed record in the
+ * same transaction as its resource, and the loser answers the winner's resource.
+ */
+export async function conditionalCreate(
+  ctx: ServiceContext,
+  type: string,
+  body: unknown,
+  criteria: [string, string][],
+): Promise<WriteResult> {
+  assertResourceType(type);
+  assertBodyType(body, type);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    // Read the claim before searching: a creator that commits in between is then either seen by
+    // the search, or makes our compare-and-set on the claim fail.
+    const parsed = parseCriteria(ctx, type, criteria);
+    const key = criteriaKey(type, parsed);
+    const claim = await ctx.store.getRecord<{ id: string }>(claimNamespace, key);
+    const [first, second] = await matches(ctx, parsed, 2);
+    if (second) throw preconditionFailed(`If-None-Exist matches more than one ${type}`);
+    if (first) return existing(first);
+    const id = newId();
+    const resource: Resource = { ...body, id };
+    assertValid(resource);
+    const write = versionWrite(ctx, type, id, undefined, ctx.now().toISOString(), resource);
+    const expiresAt = Date.now() + claimMillis;
+    // no match but a claim: its resource was deleted or changed since, so the claim is stale
+    const record = claim
+      ? { namespace: claimNamespace, key, value: { id }, expectValue: claim, expiresAt }
+      : { namespace: claimNamespace, key, value: { id }, ifAbsent: true, expiresAt };
+    try {
+      await commit(ctx, [write], false, [record]);
+      return { version: write, resource: JSON.parse(write.json ?? '{}') as Resource, created: true };
+    } catch (error) {
+      if (!(error instanceof RecordExistsError)) throw error;
+      // another create with these criteria committed first: search again and answer its resource
+    }
+  }
+  throw new FhirError(
+    409,
+    outcome([{ severity: 'error', code: 'conflict', diagnostics: 'Concurrent conditional creates; retry' }]),
+  );
+}
+
+/**
+ * R4 http.html#cond-update: updates the one resource the criteria match, creates when none
+ * does (with the body's id, or a new one), 412 when several do.
+ */
+export async function conditionalUpdate(
+  ctx: ServiceContext,
+  type: string,
+  body: unknown,
+  criteria: [string, string][],
+  options: WriteOptions = {},
+): Promise<WriteResult> {
+  assertResourceType(type);
+  assertBodyType(body, type);
+  const [first, second] = await matches(ctx, parseCriteria(ctx, type, criteria), 2);
+  if (second) throw preconditionFailed(`The criteria match more than one ${type}`);
+  if (first && body.id !== undefined && body.id !== first.id) {
+    throw badRequest(
+      `The resource id '${body.id}' is not the id of the matching ${type} ('${first.id}')`,
+      'id',
+    );
+  }
+  const id = first?.id ?? body.id ?? newId();
+  return putVersion(ctx, type, id, () => ({ ...body, id }), options);
+}
+
+/** Conditional patch (R4 http.html#patch): the one matching resource, 404 for none, 412 for several. */
+export async function conditionalPatch(
+  ctx: ServiceContext,
+  type: string,
+  body: unknown,
+  criteria: [string, string][],
+  options: WriteOptions = {},
+): Promise<WriteResult> {
+  assertResourceType(type);
+  const [first, second] = await matches(ctx, parseCriteria(ctx, type, criteria), 2);
+  if (second) throw preconditionFailed(`The criteria match more than one ${type}`);
+  if (!first)
+    throw new FhirError(
+      404,
+      outcome([{ severity: 'error', code: 'not-found', diagnostics: `No ${type} matches the criteria` }]),
+    );
+  return patchResource(ctx, type, first.id, body, options);
+}
+
+/**
+ * Conditional delete, multiple mode (R4 http.html#3.1.0.7.1): every matching resource becomes a
+ * tombstone in one atomic write; more than maxConditionalDeletes matches is a 412.
+ */
+export async function conditionalDelete(
+  ctx: ServiceContext,
+  type: string,
+  criteria: [string, string][],
+): Promise<StoredVersion[]> {
+  assertResourceType(type);
+  return withRetry(async () => {
+    const found = await matches(ctx, parseCriteria(ctx, type, criteria), maxConditionalDeletes + 1);
+    if (found.length > maxConditionalDeletes) {
+      throw preconditionFailed(
+        `The criteria match more than ${maxConditionalDeletes} ${type} resources; narrow them`,
+      );
+    }
+    const now = ctx.now().toISOString();
+    const writes = found.map((current) => versionWrite(ctx, type, current.id, current, now));
+    if (writes.length > 0) await commit(ctx, writes, false);
+    return writes;
+  });
+}
