@@ -133,6 +133,25 @@ export function fhirRoutes(ctx: ServiceContext, metadata: CapabilityStatement, m
     .all(rejectMethod(['POST']));
 
   router
+    .route('/:compartment/:id/:type')
+    .get(async (req, res) => {
+      const compartment = { type: param(req, 'compartment'), id: param(req, 'id') };
+      const params = queryPairs(req);
+      sendJson(
+        req,
+        res,
+        200,
+        await searchResources(ctx, {
+          type: param(req, 'type'),
+          params,
+          compartment,
+          strict: strictHandling(req),
+        }),
+      );
+    })
+    .all(rejectMethod(['GET']));
+
+  router
     .route('/:type/:id/_history/:vid')
     .get(async (req, res) => {
       const version = await vreadResource(ctx, param(req, 'type'), param(req, 'id'), param(req, 'vid'));

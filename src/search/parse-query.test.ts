@@ -102,7 +102,7 @@ function only(
 ): Filter | HasFilter {
   const { filters } = parse(type, query, options).query;
   assert.equal(filters.length, 1, `one filter from ${JSON.stringify(query)}`);
-  return filters[0]!;
+  return filters[0] as Filter | HasFilter;
 }
 
 /** The values of the only filter. */

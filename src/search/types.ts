@@ -191,6 +191,20 @@ export interface HasFilter {
   filter: Filter | HasFilter;
 }
 
+/**
+ * Membership of a compartment (R4 compartmentdefinition.html): resources whose reference
+ * parameters `params` point at compartment/id, e.g. Observations whose subject or performer is
+ * Patient/123. Used for compartment search and, later, patient-scoped access.
+ */
+export interface CompartmentFilter {
+  compartment: string;
+  id: string;
+  params: string[];
+}
+
+/** Anything a query can be filtered by; the filters of a query are AND-ed. */
+export type QueryFilter = Filter | HasFilter | CompartmentFilter;
+
 export interface SortKey {
   param: string;
   descending: boolean;
@@ -212,7 +226,7 @@ export interface SearchQuery {
   /** The resource types searched: one for type-level, several (or all) for system-level. */
   types: string[];
   /** AND-ed filters. `_id` and `_lastUpdated` are filters too (param `_id`, `_lastUpdated`). */
-  filters: (Filter | HasFilter)[];
+  filters: QueryFilter[];
   sort: SortKey[];
   count: number;
   total: 'none' | 'estimate' | 'accurate';

@@ -1,14 +1,15 @@
 import type { Bundle, BundleEntry, FhirResource, OperationOutcome } from 'fhir/r4.js';
-import { informational } from '../errors.js';
+import { badRequest, informational, notFound } from '../errors.js';
+import { compartmentParams, knownCompartments } from '../fhir/compartments.js';
 import { subsetResource, type SummaryMode } from '../fhir/subset.js';
 import { restResourceTypes } from '../fhir/element-tables.js';
 import { searchParameter, searchParameterByUrl } from '../search/parameters.js';
 import { ucumCanonical, ucumSystem } from '../search/ucum.js';
 import { parseSearch, type ParsedSearch } from '../search/parse-query.js';
-import type { Filter, HasFilter, SearchParamType } from '../search/types.js';
+import type { QueryFilter, SearchParamType } from '../search/types.js';
 import type { StoredVersion } from '../store/store.js';
 import type { ServiceContext } from './context.js';
-import { assertResourceType } from './guards.js';
+import { assertId, assertResourceType } from './guards.js';
 
 export interface SearchRequest {
   /** The type searched, or undefined for a system-level search (`_type` then names the types). */
@@ -17,6 +18,8 @@ export interface SearchRequest {
   params: [string, string][];
   /** `Prefer: handling=strict`: unknown parameters are errors instead of being ignored. */
   strict: boolean;
+  /** Compartment search (`/Patient/123/Observation`): only resources in that compartment. */
+  compartment?: { type: string; id: string };
 }
 
 function entryOf(
@@ -47,8 +50,9 @@ function sortType(types: string[], param: string): SearchParamType | undefined {
  * Gives UCUM quantity values their base-unit form, so the store compares 5.4 mmol/L with values
  * stored in mol/L (R4 search.html#quantity: a server may canonicalise units).
  */
-function canonicalizeQuantities(filters: (Filter | HasFilter)[]): void {
+function canonicalizeQuantities(filters: QueryFilter[]): void {
   for (const f of filters) {
+    if ('compartment' in f) continue;
     if ('sourceType' in f) {
       canonicalizeQuantities([f.filter]);
       continue;
@@ -88,6 +92,19 @@ export function parseFor(
   return parsed;
 }
 
+/** The filter of a compartment search (R4 compartmentdefinition.html#search). */
+function compartmentFilter(compartment: { type: string; id: string }, type: string | undefined): QueryFilter {
+  if (!knownCompartments.has(compartment.type)) throw notFound(`There is no ${compartment.type} compartment`);
+  assertId(compartment.id);
+  if (type === compartment.type) {
+    // the compartment's own resource is in it by identity
+    return { param: '_id', type: 'token', values: [{ kind: 'token', code: compartment.id }] };
+  }
+  const params = type === undefined ? undefined : compartmentParams(compartment.type, type);
+  if (!params) throw badRequest(`${type ?? 'This type'} is not in the ${compartment.type} compartment`);
+  return { compartment: compartment.type, id: compartment.id, params };
+}
+
 /**
  * R4 search.html: parses the request into a SearchQuery, runs it on the store's index and
  * answers a searchset Bundle with self/first/next links (keyset cursors) and, when parameters
@@ -97,8 +114,11 @@ export async function searchResources(ctx: ServiceContext, request: SearchReques
   if (request.type !== undefined) assertResourceType(request.type);
   const parsed = parseFor(ctx, request.type, request.params, request.strict);
   const query = parsed.query;
+  if (request.compartment) query.filters.push(compartmentFilter(request.compartment, request.type));
   const page = await ctx.store.search(query);
-  const path = request.type ?? '';
+  const path = [request.compartment?.type, request.compartment?.id, request.type]
+    .filter((p) => p !== undefined)
+    .join('/');
   const link = (cursor?: string): string => {
     const search = new URLSearchParams(parsed.selfParams.filter(([name]) => name !== '_cursor'));
     if (cursor !== undefined) search.set('_cursor', cursor);

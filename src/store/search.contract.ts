@@ -3,7 +3,14 @@
  * answers SearchQuery exactly so. Stores run it beside store.contract.ts.
  */
 import assert from 'node:assert/strict';
-import type { Filter, FilterValue, HasFilter, IndexEntry, SearchQuery } from '../search/types.js';
+import type {
+  Filter,
+  FilterValue,
+  HasFilter,
+  IndexEntry,
+  QueryFilter,
+  SearchQuery,
+} from '../search/types.js';
 import type { StoreHarness } from './store.contract.js';
 import type { ResourceStore, VersionWrite } from './store.js';
 
@@ -63,11 +70,7 @@ function put(type: string, id: string, index: IndexEntry[], versionId = 1): Vers
   };
 }
 
-const q = (
-  types: string[],
-  filters: (Filter | HasFilter)[],
-  extra: Partial<SearchQuery> = {},
-): SearchQuery => ({
+const q = (types: string[], filters: QueryFilter[], extra: Partial<SearchQuery> = {}): SearchQuery => ({
   types,
   filters,
   sort: [],
@@ -364,6 +367,15 @@ export function describeSearchContract(name: string, harness: StoreHarness): voi
         }),
       );
       assert.deepEqual(rev.included.map((i) => i.id).sort(), ['o1', 'o3']);
+    });
+
+    it('finds the members of a compartment through any of its parameters', async () => {
+      const inCompartment = { compartment: 'Patient', id: 'ann', params: ['subject', 'performer'] };
+      assert.deepEqual(await ids(store, q(['Observation'], [inCompartment])), ['o1', 'o3']);
+      assert.deepEqual(
+        await ids(store, q(['Observation'], [f('status', 'token', [tok('final')]), inCompartment])),
+        ['o1', 'o3'],
+      );
     });
 
     it('searches across several types at once', async () => {

@@ -183,6 +183,14 @@ describe('FHIR search over HTTP', function () {
     }
   });
 
+  it('searches within a patient compartment', async () => {
+    assert.deepEqual(await ids('/Patient/ann/Observation'), ['g1', 'g3', 'h1']);
+    assert.deepEqual(await ids('/Patient/ann/Observation?code=718-7'), ['h1']);
+    assert.deepEqual(await ids('/Patient/ann/Patient'), ['ann']);
+    assert.equal((await server.fhir('/Patient/ann/Practitioner')).status, 400);
+    assert.equal((await server.fhir('/Device/d1/Observation')).status, 404);
+  });
+
   it('forgets what an update or delete removed', async () => {
     await server.fhir('/Patient/bo', {
       method: 'PUT',

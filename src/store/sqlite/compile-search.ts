@@ -1,6 +1,13 @@
 import { notSupported } from '../../errors.js';
 import { normalizeString } from '../../search/normalize.js';
-import type { Filter, FilterValue, HasFilter, SortKey } from '../../search/types.js';
+import type {
+  CompartmentFilter,
+  Filter,
+  FilterValue,
+  HasFilter,
+  QueryFilter,
+  SortKey,
+} from '../../search/types.js';
 import { maxInstant, minInstant } from './index-writer.js';
 
 /** What compiling needs to know about the database: the pid of a (type, parameter) pair. */
@@ -113,11 +120,24 @@ export class SearchCompiler {
   }
 
   /** The rows of `type` matching all filters, as alias `r`. */
-  plan(type: string, filters: (Filter | HasFilter)[], r = 'r'): Plan {
+  plan(type: string, filters: QueryFilter[], r = 'r'): Plan {
     const driverIndex = this.pickDriver(filters);
     const rest = filters.filter((_, i) => i !== driverIndex);
     const where = join([sql(`${r}.deleted = 0`), ...rest.map((f) => this.condition(type, f, r))], ' AND ');
-    const driver = filters[driverIndex] as Filter | undefined;
+    const chosen = filters[driverIndex];
+    if (chosen && 'compartment' in chosen) {
+      const d = this.alias('d');
+      const c = this.compartment(type, chosen, d);
+      return {
+        from: sql(
+          `idx_reference ${d} JOIN resource_current ${r} ON ${r}.rid = ${d}.rid AND ${c.text}`,
+          ...c.params,
+        ),
+        where,
+        mayRepeat: true,
+      };
+    }
+    const driver = chosen as Filter | undefined;
     if (driver) {
       const table = this.tableFor(driver);
       const d = this.alias('d');
@@ -141,7 +161,7 @@ export class SearchCompiler {
   }
 
   /** `SELECT <column> FROM …` of the rows matching, for use inside IN (…). */
-  private matching(type: string, filters: (Filter | HasFilter)[], column: 'id' | 'rid'): Sql {
+  private matching(type: string, filters: QueryFilter[], column: 'id' | 'rid'): Sql {
     const r = this.alias('m');
     const p = this.plan(type, filters, r);
     return sql(
@@ -155,8 +175,9 @@ export class SearchCompiler {
    * The filter whose index produces the fewest candidates, by the shape of its predicate:
    * equality on a token, reference or uri first, then string prefixes, then ranges.
    */
-  private pickDriver(filters: (Filter | HasFilter)[]): number {
-    const rank = (f: Filter | HasFilter): number => {
+  private pickDriver(filters: QueryFilter[]): number {
+    const rank = (f: QueryFilter): number => {
+      if ('compartment' in f) return 6;
       if ('sourceType' in f || !this.drivable(f)) return 0;
       if (f.chain) return 2;
       switch (f.type) {
@@ -197,7 +218,15 @@ export class SearchCompiler {
   }
 
   /** A filter as a condition on alias `r`. */
-  condition(type: string, f: Filter | HasFilter, r: string): Sql {
+  condition(type: string, f: QueryFilter, r: string): Sql {
+    if ('compartment' in f) {
+      const x = this.alias('x');
+      const c = this.compartment(type, f, x);
+      return sql(
+        `EXISTS (SELECT 1 FROM idx_reference ${x} INDEXED BY idx_reference_rid WHERE ${x}.rid = ${r}.rid AND ${c.text})`,
+        ...c.params,
+      );
+    }
     if ('sourceType' in f) return this.has(type, f, r);
     if (f.param === '_id') return this.idFilter(f, r);
     if (f.param === '_lastUpdated') return this.lastUpdatedFilter(f, r);
@@ -342,6 +371,18 @@ export class SearchCompiler {
     const targetType = v.targetType ?? f.targetType;
     if (targetType !== undefined) parts.push(sql(`${x}.target_type = ?`, targetType));
     return join(parts, ' AND ');
+  }
+
+  /** References from any of the compartment's parameters to compartment/id, on alias `x`. */
+  private compartment(type: string, f: CompartmentFilter, x: string): Sql {
+    const pids = f.params.map((p) => this.ctx.pid(type, p)).filter((p): p is number => p !== undefined);
+    if (pids.length === 0) return never;
+    return sql(
+      `${x}.pid IN (${pids.map(() => '?').join(', ')}) AND ${x}.target_id = ? AND ${x}.target_type = ?`,
+      ...pids,
+      f.id,
+      f.compartment,
+    );
   }
 
   /** `_has:Observation:subject:code=X`: resources that a matching Observation refers to by subject. */
