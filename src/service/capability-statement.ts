@@ -3,7 +3,7 @@ import { restResourceTypes } from '../fhir/element-tables.js';
 import { searchParameters } from '../search/parameters.js';
 import type { SearchParamType } from '../search/types.js';
 
-/** Parameter types the search engine answers; composite and special (`near`) are refused with 400. */
+/** Parameter types the search engine answers; special (`near`) is refused with 400. */
 export const searchableTypes: ReadonlySet<SearchParamType> = new Set([
   'number',
   'date',
@@ -12,6 +12,7 @@ export const searchableTypes: ReadonlySet<SearchParamType> = new Set([
   'reference',
   'quantity',
   'uri',
+  'composite',
 ]);
 
 export interface ServerFacts {

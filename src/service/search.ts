@@ -58,7 +58,8 @@ function canonicalizeQuantities(filters: QueryFilter[]): void {
       continue;
     }
     if (f.chain) canonicalizeQuantities([f.chain.query]);
-    for (const v of f.values) {
+    const values = f.values.flatMap((v) => (v.kind === 'composite' ? v.components : [v]));
+    for (const v of values) {
       if (v.kind !== 'quantity' || v.code === undefined) continue;
       if (v.system !== undefined && v.system !== ucumSystem) continue;
       const canonical = ucumCanonical(v.code, v.value, v.low, v.high);

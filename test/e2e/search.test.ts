@@ -109,6 +109,13 @@ describe('FHIR search over HTTP', function () {
     );
   });
 
+  it('matches composite parameters on one combination', async () => {
+    const query = (v: string): string => `/Observation?code-value-quantity=${encodeURIComponent(v)}`;
+    assert.deepEqual(await ids(query(`${loinc}|2345-7$gt6|http://unitsofmeasure.org|mmol/L`)), ['g2']);
+    assert.deepEqual(await ids(query(`${loinc}|718-7$gt6|http://unitsofmeasure.org|mmol/L`)), []);
+    assert.deepEqual(await ids(`${query(`${loinc}|2345-7$lt6`)}&subject=Patient/ann`), ['g1']);
+  });
+
   it('sorts and pages with next links until the end, with a total', async () => {
     const seen: string[] = [];
     let path: string | undefined = '/Observation?_sort=-date&_count=2&_total=accurate';

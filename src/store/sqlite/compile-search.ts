@@ -138,6 +138,15 @@ export class SearchCompiler {
       };
     }
     const driver = chosen as Filter | undefined;
+    if (driver?.type === 'composite') {
+      const value = driver.values[0];
+      const joined =
+        value?.kind === 'composite' ? this.componentJoin(type, driver.param, value.components, r) : undefined;
+      // a component never indexed: nothing can match
+      return joined
+        ? { from: joined, where, mayRepeat: true }
+        : { from: sql(`resource_current ${r}`), where: never, mayRepeat: false };
+    }
     if (driver) {
       const table = this.tableFor(driver);
       const d = this.alias('d');
@@ -178,7 +187,9 @@ export class SearchCompiler {
   private pickDriver(filters: QueryFilter[]): number {
     const rank = (f: QueryFilter): number => {
       if ('compartment' in f) return 6;
-      if ('sourceType' in f || !this.drivable(f)) return 0;
+      if ('sourceType' in f) return 0;
+      if (f.type === 'composite') return f.values.length === 1 && f.modifier === undefined ? 5 : 0;
+      if (!this.drivable(f)) return 0;
       if (f.chain) return 2;
       switch (f.type) {
         case 'token':
@@ -228,6 +239,7 @@ export class SearchCompiler {
       );
     }
     if ('sourceType' in f) return this.has(type, f, r);
+    if (f.type === 'composite') return this.composite(type, f, r);
     if (f.param === '_id') return this.idFilter(f, r);
     if (f.param === '_lastUpdated') return this.lastUpdatedFilter(f, r);
     const table = this.tableFor(f);
@@ -371,6 +383,58 @@ export class SearchCompiler {
     const targetType = v.targetType ?? f.targetType;
     if (targetType !== undefined) parts.push(sql(`${x}.target_type = ?`, targetType));
     return join(parts, ' AND ');
+  }
+
+  /**
+   * The components of one composite combination as a join of their index rows, bound together by
+   * rid and grp and driving `r`; undefined when a component was never indexed.
+   */
+  private componentJoin(type: string, param: string, components: FilterValue[], r: string): Sql | undefined {
+    const rows: { table: string; pid: number; alias: string; predicate: Sql }[] = [];
+    for (const [i, component] of components.entries()) {
+      const kind = component.kind as Filter['type'];
+      const table = tableOf[kind];
+      const pid = this.ctx.pid(type, `${param}#${i}`);
+      if (!table || pid === undefined) return undefined;
+      const alias = this.alias('c');
+      rows.push({
+        table,
+        pid,
+        alias,
+        predicate: this.value({ param, type: kind, values: [] }, component, alias),
+      });
+    }
+    const [head, ...rest] = rows;
+    if (!head) return undefined;
+    const joins = rest.map((c) =>
+      sql(
+        `JOIN ${c.table} ${c.alias} ON ${c.alias}.rid = ${head.alias}.rid AND ${c.alias}.grp = ${head.alias}.grp ` +
+          `AND ${c.alias}.pid = ? AND (${c.predicate.text})`,
+        c.pid,
+        ...c.predicate.params,
+      ),
+    );
+    return sql(
+      `${head.table} ${head.alias} ${joins.map((j) => j.text).join(' ')} ` +
+        `JOIN resource_current ${r} ON ${r}.rid = ${head.alias}.rid AND ${head.alias}.pid = ? AND (${head.predicate.text})`,
+      ...joins.flatMap((j) => j.params),
+      head.pid,
+      ...head.predicate.params,
+    );
+  }
+
+  /** A composite filter as a condition: some combination of the resource matches every component. */
+  private composite(type: string, f: Filter, r: string): Sql {
+    return join(
+      f.values.map((v) => {
+        if (v.kind !== 'composite') throw notSupported(`${f.param} takes composite values`, f.param);
+        const cr = this.alias('cr');
+        const joined = this.componentJoin(type, f.param, v.components, cr);
+        if (!joined) return never;
+        return sql(`EXISTS (SELECT 1 FROM ${joined.text} WHERE ${cr}.rid = ${r}.rid)`, ...joined.params);
+      }),
+      ' OR ',
+    );
   }
 
   /** References from any of the compartment's parameters to compartment/id, on alias `x`. */

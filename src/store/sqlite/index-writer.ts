@@ -31,19 +31,23 @@ export class IndexWriter {
       selectParam: db.prepare<[string, string], { pid: number }>(
         'SELECT pid FROM search_param WHERE type = ? AND code = ?',
       ),
-      token: db.prepare('INSERT INTO idx_token (rid, pid, system, code, text) VALUES (?, ?, ?, ?, ?)'),
-      string: db.prepare('INSERT INTO idx_string (rid, pid, normalized, exact) VALUES (?, ?, ?, ?)'),
-      date: db.prepare('INSERT INTO idx_date (rid, pid, low, high) VALUES (?, ?, ?, ?)'),
-      number: db.prepare('INSERT INTO idx_number (rid, pid, value, low, high) VALUES (?, ?, ?, ?, ?)'),
+      token: db.prepare(
+        'INSERT INTO idx_token (rid, pid, grp, system, code, text) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      string: db.prepare('INSERT INTO idx_string (rid, pid, grp, normalized, exact) VALUES (?, ?, ?, ?, ?)'),
+      date: db.prepare('INSERT INTO idx_date (rid, pid, grp, low, high) VALUES (?, ?, ?, ?, ?)'),
+      number: db.prepare(
+        'INSERT INTO idx_number (rid, pid, grp, value, low, high) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
       quantity: db.prepare(
-        `INSERT INTO idx_quantity (rid, pid, value, low, high, system, code, unit,
-           canonical_value, canonical_low, canonical_high, canonical_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO idx_quantity (rid, pid, grp, value, low, high, system, code, unit,
+           canonical_value, canonical_low, canonical_high, canonical_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       reference: db.prepare(
-        `INSERT INTO idx_reference (rid, pid, target_type, target_id, url, version, identifier_system, identifier_value)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO idx_reference (rid, pid, grp, target_type, target_id, url, version, identifier_system, identifier_value)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      uri: db.prepare('INSERT INTO idx_uri (rid, pid, value) VALUES (?, ?, ?)'),
+      uri: db.prepare('INSERT INTO idx_uri (rid, pid, grp, value) VALUES (?, ?, ?, ?)'),
     };
   }
 
@@ -73,7 +77,17 @@ export class IndexWriter {
   /** Replaces the index rows of one resource (none for a deleted one). */
   replace(rid: number, type: string, entries: IndexEntry[] | undefined): void {
     for (const clear of this.stmt.clear) clear.run(rid);
-    for (const e of entries ?? []) this.insert(rid, type, e);
+    let group = 0;
+    for (const e of entries ?? []) {
+      if (e.kind === 'composite') {
+        group++;
+        e.components.forEach((component, i) => {
+          this.insert(rid, type, { ...component, param: `${e.param}#${i}` } as IndexEntry, group);
+        });
+      } else {
+        this.insert(rid, type, e, null);
+      }
+    }
   }
 
   /** Forgets cached pids (after a rolled-back transaction may have dropped new ones). */
@@ -81,26 +95,27 @@ export class IndexWriter {
     this.pids.clear();
   }
 
-  private insert(rid: number, type: string, e: IndexEntry): void {
+  private insert(rid: number, type: string, e: IndexEntry, grp: number | null): void {
     const s = this.stmt;
     const pid = this.pid(type, e.param);
     switch (e.kind) {
       case 'token':
-        s.token.run(rid, pid, e.system, e.code, e.text ?? null);
+        s.token.run(rid, pid, grp, e.system, e.code, e.text ?? null);
         return;
       case 'string':
-        s.string.run(rid, pid, e.normalized, e.exact);
+        s.string.run(rid, pid, grp, e.normalized, e.exact);
         return;
       case 'date':
-        s.date.run(rid, pid, clampInstant(e.low), clampInstant(e.high));
+        s.date.run(rid, pid, grp, clampInstant(e.low), clampInstant(e.high));
         return;
       case 'number':
-        s.number.run(rid, pid, e.value, e.low, e.high);
+        s.number.run(rid, pid, grp, e.value, e.low, e.high);
         return;
       case 'quantity':
         s.quantity.run(
           rid,
           pid,
+          grp,
           e.value,
           e.low,
           e.high,
@@ -117,6 +132,7 @@ export class IndexWriter {
         s.reference.run(
           rid,
           pid,
+          grp,
           e.targetType,
           e.targetId,
           e.url,
@@ -126,11 +142,10 @@ export class IndexWriter {
         );
         return;
       case 'uri':
-        s.uri.run(rid, pid, e.value);
+        s.uri.run(rid, pid, grp, e.value);
         return;
       case 'composite':
-        // not stored yet: composite search is refused by the parser until it has a table of its own
-        return;
+        return; // stored as its components by replace()
     }
   }
 }

@@ -35,35 +35,37 @@ CREATE INDEX IF NOT EXISTS resource_current_type ON resource_current (type, dele
 
 -- Search index: one row per index entry of each current, non-deleted resource, keyed by its rid.
 -- pid names a (resource type, search parameter) pair, so one index serves each parameter.
+-- A composite parameter's combinations are stored as their components (parameter "code#i"),
+-- the components of one combination sharing a grp number.
 CREATE TABLE IF NOT EXISTS search_param (
   pid INTEGER PRIMARY KEY,
   type TEXT NOT NULL,
   code TEXT NOT NULL,
   UNIQUE (type, code)
 );
-CREATE TABLE IF NOT EXISTS idx_token (rid INTEGER NOT NULL, pid INTEGER NOT NULL, system TEXT, code TEXT, text TEXT);
+CREATE TABLE IF NOT EXISTS idx_token (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, system TEXT, code TEXT, text TEXT);
 CREATE INDEX IF NOT EXISTS idx_token_code ON idx_token (pid, code, rid);
 CREATE INDEX IF NOT EXISTS idx_token_system ON idx_token (pid, system);
 CREATE INDEX IF NOT EXISTS idx_token_rid ON idx_token (rid, pid);
-CREATE TABLE IF NOT EXISTS idx_string (rid INTEGER NOT NULL, pid INTEGER NOT NULL, normalized TEXT NOT NULL, exact TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS idx_string (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, normalized TEXT NOT NULL, exact TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS idx_string_value ON idx_string (pid, normalized);
 CREATE INDEX IF NOT EXISTS idx_string_rid ON idx_string (rid, pid);
-CREATE TABLE IF NOT EXISTS idx_date (rid INTEGER NOT NULL, pid INTEGER NOT NULL, low INTEGER NOT NULL, high INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS idx_date (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, low INTEGER NOT NULL, high INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS idx_date_low ON idx_date (pid, low);
 CREATE INDEX IF NOT EXISTS idx_date_high ON idx_date (pid, high);
 CREATE INDEX IF NOT EXISTS idx_date_rid ON idx_date (rid, pid);
-CREATE TABLE IF NOT EXISTS idx_number (rid INTEGER NOT NULL, pid INTEGER NOT NULL, value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS idx_number (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS idx_number_value ON idx_number (pid, value);
 CREATE INDEX IF NOT EXISTS idx_number_rid ON idx_number (rid, pid);
 CREATE TABLE IF NOT EXISTS idx_quantity (
-  rid INTEGER NOT NULL, pid INTEGER NOT NULL, value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL,
+  rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL,
   system TEXT, code TEXT, unit TEXT, canonical_value REAL, canonical_low REAL, canonical_high REAL, canonical_code TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_quantity_code ON idx_quantity (pid, code, value);
 CREATE INDEX IF NOT EXISTS idx_quantity_canonical ON idx_quantity (pid, canonical_code, canonical_value);
 CREATE INDEX IF NOT EXISTS idx_quantity_rid ON idx_quantity (rid, pid);
 CREATE TABLE IF NOT EXISTS idx_reference (
-  rid INTEGER NOT NULL, pid INTEGER NOT NULL, target_type TEXT, target_id TEXT, url TEXT, version TEXT,
+  rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, target_type TEXT, target_id TEXT, url TEXT, version TEXT,
   identifier_system TEXT, identifier_value TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (pid, target_id, rid);
@@ -71,7 +73,7 @@ CREATE INDEX IF NOT EXISTS idx_reference_inbound ON idx_reference (target_id, ta
 CREATE INDEX IF NOT EXISTS idx_reference_url ON idx_reference (pid, url);
 CREATE INDEX IF NOT EXISTS idx_reference_identifier ON idx_reference (pid, identifier_value);
 CREATE INDEX IF NOT EXISTS idx_reference_rid ON idx_reference (rid, pid);
-CREATE TABLE IF NOT EXISTS idx_uri (rid INTEGER NOT NULL, pid INTEGER NOT NULL, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS idx_uri (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS idx_uri_value ON idx_uri (pid, value, rid);
 CREATE INDEX IF NOT EXISTS idx_uri_rid ON idx_uri (rid, pid);
 
