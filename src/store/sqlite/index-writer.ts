@@ -82,7 +82,7 @@ export class IndexWriter {
       if (e.kind === 'composite') {
         group++;
         e.components.forEach((component, i) => {
-          this.insert(rid, type, { ...component, param: `${e.param}#${i}` } as IndexEntry, group);
+          this.insert(rid, type, { ...component, param: `${e.param}#${i}` }, group);
         });
       } else {
         this.insert(rid, type, e, null);
