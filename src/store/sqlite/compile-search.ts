@@ -8,91 +8,24 @@ import type {
   QueryFilter,
   SortKey,
 } from '../../search/types.js';
-import { maxInstant, minInstant } from './index-writer.js';
+import {
+  always,
+  clamp,
+  join,
+  never,
+  prefixEnd,
+  rangePredicate,
+  sql,
+  tableOf,
+  valuePredicate,
+  type Sql,
+} from './sql-predicates.js';
+
+export { join, sql, type Sql } from './sql-predicates.js';
 
 /** What compiling needs to know about the database: the pid of a (type, parameter) pair. */
 export interface CompileContext {
   pid(type: string, code: string): number | undefined;
-}
-
-/** SQL with its positional parameters. */
-export interface Sql {
-  text: string;
-  params: unknown[];
-}
-
-export const sql = (text: string, ...params: unknown[]): Sql => ({ text, params });
-export const join = (parts: Sql[], separator: string): Sql => ({
-  text: parts.map((p) => `(${p.text})`).join(separator),
-  params: parts.flatMap((p) => p.params),
-});
-const never: Sql = sql('0');
-const always: Sql = sql('1');
-
-/** The index table of each parameter type. */
-const tableOf: Partial<Record<Filter['type'], string>> = {
-  token: 'idx_token',
-  string: 'idx_string',
-  date: 'idx_date',
-  number: 'idx_number',
-  quantity: 'idx_quantity',
-  reference: 'idx_reference',
-  uri: 'idx_uri',
-};
-
-/** Upper bound for a prefix range on a TEXT column (U+10FFFF sorts after every other character). */
-const prefixEnd = (prefix: string): string => `${prefix}\u{10FFFF}`;
-const clamp = (ms: number): number => Math.max(minInstant, Math.min(maxInstant, ms));
-
-/**
- * A stored range [low, high] against a search range [vlow, vhigh] (R4 search.html#prefix). Each
- * form is a bounded range on one indexed column. For ge/le the spec also excludes a stored range
- * that starts before and ends inside the searched one; we include it (the usual reading, and
- * what keeps the predicate on one index), which only matters for Periods.
- */
-function rangePredicate(prefix: string, low: string, high: string, vlow: number, vhigh: number): Sql {
-  switch (prefix) {
-    case 'eq':
-      return sql(`${low} >= ? AND ${low} <= ? AND ${high} <= ?`, vlow, vhigh, vhigh);
-    case 'ne':
-      return sql(`${low} < ? OR ${high} > ?`, vlow, vhigh);
-    case 'gt':
-      return sql(`${high} > ?`, vhigh);
-    case 'lt':
-      return sql(`${low} < ?`, vlow);
-    case 'ge':
-      return sql(`${high} >= ?`, vlow);
-    case 'le':
-      return sql(`${low} <= ?`, vhigh);
-    case 'sa':
-      return sql(`${low} > ?`, vhigh);
-    case 'eb':
-      return sql(`${high} < ?`, vlow);
-    default: // ap: the parser widened the value; any overlap matches
-      return sql(`${low} <= ? AND ${high} >= ?`, vhigh, vlow);
-  }
-}
-
-/** A stored number against a search value and the interval its precision implies. */
-function valuePredicate(prefix: string, column: string, value: number, low: number, high: number): Sql {
-  switch (prefix) {
-    case 'eq':
-      return sql(`${column} >= ? AND ${column} < ?`, low, high);
-    case 'ne':
-      return sql(`${column} < ? OR ${column} >= ?`, low, high);
-    case 'gt':
-    case 'sa':
-      return sql(`${column} > ?`, value);
-    case 'lt':
-    case 'eb':
-      return sql(`${column} < ?`, value);
-    case 'ge':
-      return sql(`${column} >= ?`, value);
-    case 'le':
-      return sql(`${column} <= ?`, value);
-    default:
-      return sql(`${column} >= ? AND ${column} <= ?`, low, high);
-  }
 }
 
 /** How a query's candidate rows are produced: a join from one filter's index, or the type scan. */
