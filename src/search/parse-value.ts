@@ -135,11 +135,15 @@ export function parseDecimal(text: string): { value: number; low: number; high: 
   if (!Number.isFinite(value)) return undefined;
   const digits = BigInt(whole + fraction) * (sign === '-' ? -1n : 1n);
   const scale = fraction.length - Number(exponent) + 1; // value = digits × 10 × 10^-scale
-  return {
-    value,
-    low: Number(`${digits * 10n - 5n}e${-scale}`),
-    high: Number(`${digits * 10n + 5n}e${-scale}`),
-  };
+  const low = Number(`${digits * 10n - 5n}e${-scale}`);
+  const high = Number(`${digits * 10n + 5n}e${-scale}`);
+  // at the edge of double precision ±0.5 rounds away; keep the range from being empty
+  return { value, low: Math.min(low, value), high: high > value ? high : nextUp(value) };
+}
+
+/** The next double above n (close enough: one ulp or the smallest subnormal). */
+export function nextUp(n: number): number {
+  return n + Math.max(Math.abs(n) * Number.EPSILON, Number.MIN_VALUE);
 }
 
 /** A decimal, widened for `ap` (R4 recommends 10% of the value), or a 400 saying what was expected. */

@@ -43,16 +43,32 @@ export function ucumCanonical(
     conversions.set(code, conversion);
   }
   if (conversion === null) return undefined;
+  let canonical: CanonicalQuantity;
   if ('factor' in conversion) {
     const f = conversion.factor;
-    return { value: round(value * f), low: round(low * f), high: round(high * f), code: conversion.code };
+    canonical = {
+      value: round(value * f),
+      low: round(low * f),
+      high: round(high * f),
+      code: conversion.code,
+    };
+  } else {
+    const base = (v: number): number => round(ucum().convertToBaseUnits(code, v).magnitude ?? Number.NaN);
+    canonical = { value: base(value), low: base(low), high: base(high), code: conversion.code };
   }
-  const base = (v: number): number => round(ucum().convertToBaseUnits(code, v).magnitude ?? Number.NaN);
-  const canonical = { value: base(value), low: base(low), high: base(high), code: conversion.code };
-  return Number.isFinite(canonical.value) ? canonical : undefined;
+  if (!Number.isFinite(canonical.value)) return undefined;
+  // rounding to 12 digits must not empty the range around a very precise value
+  canonical.low = Math.min(canonical.low, canonical.value);
+  if (!(canonical.high > canonical.value)) {
+    canonical.high = canonical.value + Math.max(Math.abs(canonical.value) * Number.EPSILON, Number.MIN_VALUE);
+  }
+  return canonical;
 }
 
 function convert(code: string): Conversion | null {
+  // Annotated units ({score}, mL/min/{1.73_m2}) are dimensionless to UCUM, which would make a
+  // score comparable with a percentage; compare them by their code instead.
+  if (code.includes('{')) return null;
   let result;
   try {
     result = ucum().convertToBaseUnits(code, 1);

@@ -56,7 +56,11 @@ export class SearchCompiler {
   plan(type: string, filters: QueryFilter[], r = 'r'): Plan {
     const driverIndex = this.pickDriver(filters);
     const rest = filters.filter((_, i) => i !== driverIndex);
-    const where = join([sql(`${r}.deleted = 0`), ...rest.map((f) => this.condition(type, f, r))], ' AND ');
+    // With a _has filter and no driver, the (type, id) key should drive from its id list; the
+    // unary + keeps SQLite from walking the whole type through (type, deleted) instead.
+    const deleted =
+      driverIndex < 0 && filters.some((f) => 'sourceType' in f) ? `+${r}.deleted` : `${r}.deleted`;
+    const where = join([sql(`${deleted} = 0`), ...rest.map((f) => this.condition(type, f, r))], ' AND ');
     const chosen = filters[driverIndex];
     if (chosen && 'compartment' in chosen) {
       const d = this.alias('d');
@@ -84,12 +88,18 @@ export class SearchCompiler {
       const table = this.tableFor(driver);
       const d = this.alias('d');
       const pid = this.ctx.pid(type, driver.param);
-      const values = pid === undefined ? never : this.values(driver, d);
+      // each value its own branch with the pid beside it, so every branch can use the index
+      const branches =
+        pid === undefined
+          ? never
+          : join(
+              this.branches(driver, d).map((b) => join([sql(`${d}.pid = ?`, pid), b], ' AND ')),
+              ' OR ',
+            );
       return {
         from: sql(
-          `${table} ${d} JOIN resource_current ${r} ON ${r}.rid = ${d}.rid AND ${d}.pid = ? AND (${values.text})`,
-          pid ?? -1,
-          ...values.params,
+          `${table} ${d} JOIN resource_current ${r} ON ${r}.rid = ${d}.rid AND (${branches.text})`,
+          ...branches.params,
         ),
         where,
         mayRepeat: true,
@@ -212,6 +222,19 @@ export class SearchCompiler {
     return table;
   }
 
+  /** One predicate per value (per target type for a chain), to be OR-ed. */
+  private branches(f: Filter, x: string): Sql[] {
+    if (f.chain) return this.chainBranches(f.chain.targetTypes, f.chain.query, x);
+    return f.values.map((v) => this.value(f, v, x));
+  }
+
+  private chainBranches(targetTypes: string[], query: Filter, x: string): Sql[] {
+    return targetTypes.map((targetType) => {
+      const ids = this.matching(targetType, [query], 'id');
+      return sql(`${x}.target_type = ? AND ${x}.target_id IN (${ids.text})`, targetType, ...ids.params);
+    });
+  }
+
   private values(f: Filter, x: string): Sql {
     return join(
       f.values.map((v) => this.value(f, v, x)),
@@ -286,8 +309,10 @@ export class SearchCompiler {
     }
     const parts: Sql[] = [];
     if (v.code !== undefined) parts.push(sql(`${x}.code = ?`, v.code));
-    if (v.system === null) parts.push(sql(`${x}.system IS NULL`));
-    else if (v.system !== undefined) parts.push(sql(`${x}.system = ?`, v.system));
+    // with a code, the code index drives; the unary + keeps SQLite from choosing the system index
+    const system = v.code !== undefined ? `+${x}.system` : `${x}.system`;
+    if (v.system === null) parts.push(sql(`${system} IS NULL`));
+    else if (v.system !== undefined) parts.push(sql(`${system} = ?`, v.system));
     return parts.length ? join(parts, ' AND ') : always;
   }
 
@@ -297,16 +322,7 @@ export class SearchCompiler {
       if (v.identifierSystem !== undefined) parts.push(sql(`${x}.identifier_system = ?`, v.identifierSystem));
       return join(parts, ' AND ');
     }
-    if (f.chain) {
-      const { targetTypes, query } = f.chain;
-      return join(
-        targetTypes.map((targetType) => {
-          const ids = this.matching(targetType, [query], 'id');
-          return sql(`${x}.target_type = ? AND ${x}.target_id IN (${ids.text})`, targetType, ...ids.params);
-        }),
-        ' OR ',
-      );
-    }
+    if (f.chain) return join(this.chainBranches(f.chain.targetTypes, f.chain.query, x), ' OR ');
     if (v.url !== undefined) {
       const parts = [sql(`${x}.url = ?`, v.url)];
       if (v.version !== undefined) parts.push(sql(`${x}.version = ?`, v.version));
