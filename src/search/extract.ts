@@ -1,4 +1,5 @@
 import { compilePath, type CompiledPath } from './extract-path.js';
+import { textEntries } from './extract-text.js';
 import { dateEntries, numberEntries, quantityEntries } from './extract-ranges.js';
 import { referenceEntries, stringEntries, tokenEntries, uriEntries } from './extract-values.js';
 import { searchParameterByUrl, searchParameters } from './parameters.js';
@@ -77,6 +78,7 @@ export function extractIndexEntries(
       failures.push({ param: def.code, message: e instanceof Error ? e.message : String(e) });
     }
   }
+  entries.push(...textEntries(resource));
   return { entries, failures };
 }
 

@@ -14,7 +14,8 @@ import {
   parseTypes,
   typesLabel,
 } from './parse-result.js';
-import type { SearchQuery } from './types.js';
+import type { Filter, SearchQuery } from './types.js';
+import { splitEscaped } from './parse-value.js';
 
 export type { ParamLookup, ParamUrlLookup } from './parse-context.js';
 export { defaultCount, maxCount } from './parse-result.js';
@@ -72,8 +73,6 @@ const formatParams = new Set(['_format', '_pretty']);
 
 /** Known parameters Ferry does not implement: ignored and reported (400 under strict handling). */
 const unsupported: Record<string, string> = {
-  _text: 'full-text search of the narrative (_text) is not supported: there is no text index',
-  _content: 'full-text search of the whole resource (_content) is not supported: there is no text index',
   _list: 'search by List membership (_list) is not supported',
   _query: 'named queries (_query) are not supported',
   _filter: 'the _filter expression language is not supported',
@@ -113,7 +112,8 @@ export function parseSearch(input: SearchInput): ParsedSearch {
     filters: [],
     sort: [],
     count: defaultCount,
-    total: 'accurate',
+    // counting every match of a large result costs more than the page; estimate by default
+    total: 'estimate',
     include: [],
     revinclude: [],
   };
@@ -147,6 +147,8 @@ export function parseSearch(input: SearchInput): ParsedSearch {
       parsed.elements = parseElements(value);
     } else if (code === '_cursor') {
       query.cursor = parseCursor(value);
+    } else if (code === '_text' || code === '_content') {
+      query.filters.push(parseFullText(name, code, value));
     } else if (code === '_include' || code === '_revinclude') {
       query[code === '_include' ? 'include' : 'revinclude'].push(...parseInclude(ctx, types, name, value));
     } else {
@@ -171,6 +173,18 @@ export function parseSearch(input: SearchInput): ParsedSearch {
     query.total = 'accurate';
   }
   return parsed;
+}
+
+/**
+ * `_text` (narrative) and `_content` (whole resource) full-text search (R4 search.html#text):
+ * every word of a value must occur; commas OR values.
+ */
+function parseFullText(name: string, code: '_text' | '_content', value: string): Filter {
+  if (name !== code) throw badRequest(`${code} takes no modifier`, name);
+  const values = splitEscaped(value, ',').map((v) => v.trim());
+  if (values.some((v) => !/[\p{L}\p{N}]/u.test(v)))
+    throw badRequest(`${name} needs words to search for`, name);
+  return { param: code, type: 'special', values: values.map((v) => ({ kind: 'text', value: v })) };
 }
 
 /** The types searched: the URL's type, else `_type`, else every type known. */

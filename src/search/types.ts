@@ -34,7 +34,8 @@ export type IndexEntry =
   | QuantityEntry
   | ReferenceEntry
   | UriEntry
-  | CompositeEntry;
+  | CompositeEntry
+  | TextEntry;
 
 /** Coding, CodeableConcept, Identifier, ContactPoint, code, boolean, string used as token. */
 export interface TokenEntry {
@@ -109,6 +110,13 @@ export interface UriEntry {
   value: string;
 }
 
+/** Words for full-text search: `_text` (the narrative) and `_content` (every string in the resource). */
+export interface TextEntry {
+  kind: 'text';
+  param: '_text' | '_content';
+  value: string;
+}
+
 /** One combination of a composite parameter's components (e.g. code + value-quantity). */
 export interface CompositeEntry {
   kind: 'composite';
@@ -168,7 +176,8 @@ export type FilterValue =
     }
   | { kind: 'uri'; value: string }
   | { kind: 'missing'; missing: boolean }
-  | { kind: 'composite'; components: FilterValue[] };
+  | { kind: 'composite'; components: FilterValue[] }
+  | { kind: 'text'; value: string };
 
 /** One parameter of the query: its values are OR-ed; the filters of a query are AND-ed. */
 export interface Filter {

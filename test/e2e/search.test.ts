@@ -190,6 +190,28 @@ describe('FHIR search over HTTP', function () {
     }
   });
 
+  it('finds words anywhere in a resource (_content) or in its narrative (_text)', async () => {
+    assert.deepEqual(await ids('/Observation?_content=hemoglobin'), ['h1']);
+    assert.deepEqual(await ids('/Patient?_content=Brönsted'), ['bo']);
+    assert.deepEqual(await ids('/Patient?_content=bronsted,lee'), ['ann', 'bo']);
+    await server.fhir('/Patient/tx', {
+      method: 'PUT',
+      json: {
+        resourceType: 'Patient',
+        id: 'tx',
+        text: {
+          status: 'generated',
+          div: '<div xmlns="http://www.w3.org/1999/xhtml"><p>Allergic to <b>penicillin</b></p></div>',
+        },
+      },
+    });
+    assert.deepEqual(await ids('/Patient?_text=penicillin'), ['tx']);
+    assert.deepEqual(await ids('/Patient?_text=allergic%20penicillin'), ['tx']);
+    assert.deepEqual(await ids('/Patient?_text=Lee'), []);
+    await server.fhir('/Patient/tx', { method: 'DELETE' });
+    assert.deepEqual(await ids('/Patient?_text=penicillin'), []);
+  });
+
   it('searches within a patient compartment', async () => {
     assert.deepEqual(await ids('/Patient/ann/Observation'), ['g1', 'g3', 'h1']);
     assert.deepEqual(await ids('/Patient/ann/Observation?code=718-7'), ['h1']);

@@ -58,8 +58,11 @@ export class SearchCompiler {
     const rest = filters.filter((_, i) => i !== driverIndex);
     // With a _has filter and no driver, the (type, id) key should drive from its id list; the
     // unary + keeps SQLite from walking the whole type through (type, deleted) instead.
-    const deleted =
-      driverIndex < 0 && filters.some((f) => 'sourceType' in f) ? `+${r}.deleted` : `${r}.deleted`;
+    // Full-text matches likewise should drive by rid from the FTS index.
+    const hasHas = driverIndex < 0 && filters.some((f) => 'sourceType' in f);
+    const hasText =
+      driverIndex < 0 && filters.some((f) => 'param' in f && (f.param === '_text' || f.param === '_content'));
+    const deleted = hasHas || hasText ? `+${r}.deleted` : `${r}.deleted`;
     const where = join([sql(`${deleted} = 0`), ...rest.map((f) => this.condition(type, f, r))], ' AND ');
     const chosen = filters[driverIndex];
     if (chosen && 'compartment' in chosen) {
@@ -107,7 +110,7 @@ export class SearchCompiler {
     }
     return {
       from: sql(`resource_current ${r}`),
-      where: join([sql(`${r}.type = ?`, type), where], ' AND '),
+      where: join([sql(`${hasText && !hasHas ? '+' : ''}${r}.type = ?`, type), where], ' AND '),
       mayRepeat: false,
     };
   }
@@ -183,6 +186,7 @@ export class SearchCompiler {
     }
     if ('sourceType' in f) return this.has(type, f, r);
     if (f.type === 'composite') return this.composite(type, f, r);
+    if (f.param === '_text' || f.param === '_content') return this.fullText(f, r);
     if (f.param === '_id') return this.idFilter(f, r);
     if (f.param === '_lastUpdated') return this.lastUpdatedFilter(f, r);
     const table = this.tableFor(f);
@@ -369,6 +373,25 @@ export class SearchCompiler {
       ...joins.flatMap((j) => j.params),
       head.pid,
       ...head.predicate.params,
+    );
+  }
+
+  /**
+   * `_text` / `_content` against the FTS5 table: every word of a value must occur (quoted, so
+   * the client's text is never read as FTS syntax); commas OR the values.
+   */
+  private fullText(f: Filter, r: string): Sql {
+    const column = f.param === '_text' ? 'narrative' : 'content';
+    const match = f.values
+      .map((v) => (v.kind === 'text' ? v.value : ''))
+      .map((value) => {
+        const words = value.match(/[\p{L}\p{N}]+/gu) ?? [];
+        return `(${words.map((w) => `"${w}"`).join(' AND ')})`;
+      })
+      .join(' OR ');
+    return sql(
+      `${r}.rid IN (SELECT rowid FROM fts_resource WHERE fts_resource MATCH ?)`,
+      `${column} : (${match})`,
     );
   }
 

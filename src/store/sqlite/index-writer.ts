@@ -48,6 +48,8 @@ export class IndexWriter {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       uri: db.prepare('INSERT INTO idx_uri (rid, pid, grp, value) VALUES (?, ?, ?, ?)'),
+      clearText: db.prepare('DELETE FROM fts_resource WHERE rowid = ?'),
+      text: db.prepare('INSERT INTO fts_resource (rowid, narrative, content) VALUES (?, ?, ?)'),
     };
   }
 
@@ -77,17 +79,25 @@ export class IndexWriter {
   /** Replaces the index rows of one resource (none for a deleted one). */
   replace(rid: number, type: string, entries: IndexEntry[] | undefined): void {
     for (const clear of this.stmt.clear) clear.run(rid);
+    this.stmt.clearText.run(rid);
     let group = 0;
+    let narrative: string | null = null;
+    let content: string | null = null;
     for (const e of entries ?? []) {
-      if (e.kind === 'composite') {
+      if (e.kind === 'text') {
+        if (e.param === '_text') narrative = e.value;
+        else content = e.value;
+      } else if (e.kind === 'composite') {
         group++;
         e.components.forEach((component, i) => {
-          this.insert(rid, type, { ...component, param: `${e.param}#${i}` }, group);
+          if (component.kind !== 'text')
+            this.insert(rid, type, { ...component, param: `${e.param}#${i}` }, group);
         });
       } else {
         this.insert(rid, type, e, null);
       }
     }
+    if (narrative !== null || content !== null) this.stmt.text.run(rid, narrative, content);
   }
 
   /** Forgets cached pids (after a rolled-back transaction may have dropped new ones). */
@@ -145,7 +155,8 @@ export class IndexWriter {
         s.uri.run(rid, pid, grp, e.value);
         return;
       case 'composite':
-        return; // stored as its components by replace()
+      case 'text':
+        return; // stored by replace(): as components, and in the full-text table
     }
   }
 }

@@ -80,6 +80,9 @@ function after(keys: { expr: Sql; descending: boolean }[], values: unknown[]): S
   return { text: ors.map((o) => `(${o.text})`).join(' OR '), params: ors.flatMap((o) => o.params) };
 }
 
+/** `_total=estimate` (the default) counts up to this many matches; beyond, the total is left out. */
+const estimateLimit = 10000;
+
 /** Above this many candidates, a sorted search walks the sort index instead of sorting them all. */
 const sortInMemoryLimit = 2000;
 
@@ -130,7 +133,15 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
   });
 
   const page: SearchPage = { matches: [], included: [] };
-  if (query.total !== 'none') {
+  if (query.total === 'estimate') {
+    // a bounded count: exact up to estimateLimit, no total beyond (Bundle.total is optional)
+    const counted = db
+      .prepare(
+        `SELECT COUNT(*) AS n FROM (SELECT ${plan.mayRepeat ? 'DISTINCT ' : ''}r.rid FROM ${plan.from.text} WHERE ${plan.where.text} LIMIT ${estimateLimit + 1})`,
+      )
+      .get(...plan.from.params, ...plan.where.params) as { n: number };
+    if (counted.n <= estimateLimit) page.total = counted.n;
+  } else if (query.total === 'accurate') {
     const counted = db
       .prepare(
         `SELECT COUNT(${plan.mayRepeat ? 'DISTINCT r.rid' : '*'}) AS n FROM ${plan.from.text} WHERE ${plan.where.text}`,

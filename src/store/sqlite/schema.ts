@@ -73,6 +73,10 @@ CREATE INDEX IF NOT EXISTS idx_reference_inbound ON idx_reference (target_id, ta
 CREATE INDEX IF NOT EXISTS idx_reference_url ON idx_reference (pid, url);
 CREATE INDEX IF NOT EXISTS idx_reference_identifier ON idx_reference (pid, identifier_value);
 CREATE INDEX IF NOT EXISTS idx_reference_rid ON idx_reference (rid, pid);
+-- Full text (_text, _content): one row per resource, rowid = rid.
+CREATE VIRTUAL TABLE IF NOT EXISTS fts_resource USING fts5(
+  narrative, content, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
+);
 CREATE TABLE IF NOT EXISTS idx_uri (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS idx_uri_value ON idx_uri (pid, value, rid);
 CREATE INDEX IF NOT EXISTS idx_uri_rid ON idx_uri (rid, pid);
