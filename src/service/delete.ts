@@ -14,7 +14,7 @@ export async function deleteResource(
   options: WriteOptions = {},
 ): Promise<WriteResult | undefined> {
   assertResourceType(type);
-  assertId(id);
+  assertId(id, type);
   return withRetry(async () => {
     const current = await ctx.store.readCurrent(type, id);
     checkIfMatch(current, options.ifMatch);

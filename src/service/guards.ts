@@ -8,10 +8,10 @@ export function assertResourceType(type: string): void {
   if (!isRestResourceType(type)) throw notFound(`Unknown resource type '${type}'`);
 }
 
-/** 400 for a logical id that breaks R4 id syntax. */
-export function assertId(id: string, what = 'id'): void {
+/** 400 for a logical id that breaks R4 id syntax; the expression names `{type}.id`. */
+export function assertId(id: string, type: string): void {
   if (!isValidId(id)) {
-    throw badRequest(`Invalid ${what} '${id.slice(0, 80)}': 1-64 letters, digits, '-' or '.'`);
+    throw badRequest(`Invalid id '${id.slice(0, 80)}': 1-64 letters, digits, '-' or '.'`, `${type}.id`);
   }
 }
 

@@ -73,7 +73,7 @@ export async function history(
   params: Record<string, string | string[] | undefined>,
 ): Promise<Bundle> {
   if (scope.type !== undefined) assertResourceType(scope.type);
-  if (scope.id !== undefined) assertId(scope.id);
+  if (scope.id !== undefined) assertId(scope.id, scope.type ?? 'Resource');
   const query: HistoryQuery = { ...parseHistoryParams(params), ...scope };
   const page = await ctx.store.history(query);
   const path = [scope.type, scope.id, '_history'].filter((p) => p !== undefined).join('/');

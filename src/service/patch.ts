@@ -31,7 +31,7 @@ export async function patchResource(
   options: WriteOptions = {},
 ): Promise<WriteResult> {
   assertResourceType(type);
-  assertId(id);
+  assertId(id, type);
   assertJsonPatch(body);
   return putVersion(
     ctx,

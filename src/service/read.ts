@@ -6,7 +6,7 @@ import { assertId, assertResourceType } from './guards.js';
 /** R4 http.html#read: the current version; 404 when unknown, 410 when deleted. */
 export async function readResource(ctx: ServiceContext, type: string, id: string): Promise<StoredVersion> {
   assertResourceType(type);
-  assertId(id);
+  assertId(id, type);
   const current = await ctx.store.readCurrent(type, id);
   if (!current) throw notFound(`${type}/${id} is not known`);
   if (current.deleted) throw gone(`${type}/${id} was deleted (version ${current.versionId})`);
@@ -21,7 +21,7 @@ export async function vreadResource(
   versionId: string,
 ): Promise<StoredVersion> {
   assertResourceType(type);
-  assertId(id);
+  assertId(id, type);
   const n = /^[1-9][0-9]{0,15}$/.test(versionId) ? Number(versionId) : undefined;
   const version = n === undefined ? undefined : await ctx.store.readVersion(type, id, n);
   if (!version) throw notFound(`${type}/${id} has no version '${versionId.slice(0, 20)}'`);

@@ -96,7 +96,7 @@ export function parseFor(
 /** The filter of a compartment search (R4 compartmentdefinition.html#search). */
 function compartmentFilter(compartment: { type: string; id: string }, type: string | undefined): QueryFilter {
   if (!knownCompartments.has(compartment.type)) throw notFound(`There is no ${compartment.type} compartment`);
-  assertId(compartment.id);
+  assertId(compartment.id, compartment.type);
   if (type === compartment.type) {
     // the compartment's own resource is in it by identity
     return { param: '_id', type: 'token', values: [{ kind: 'token', code: compartment.id }] };

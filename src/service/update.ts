@@ -63,7 +63,7 @@ export async function updateResource(
   options: WriteOptions = {},
 ): Promise<WriteResult> {
   assertResourceType(type);
-  assertId(id);
+  assertId(id, type);
   assertBodyType(body, type);
   if (body.id === undefined) throw badRequest('The resource must carry the id given in the URL', 'id');
   if (body.id !== id)

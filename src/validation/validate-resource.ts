@@ -4,7 +4,7 @@ import type { Issue } from '../errors.js';
 import { generatedDir } from '../fhir/definitions-path.js';
 import { elementTables } from '../fhir/element-tables.js';
 import { pointerToExpression } from './expression.js';
-import { issueForSchemaError, type SchemaError } from './schema-messages.js';
+import { issueForSchemaError, valueAt, type SchemaError } from './schema-messages.js';
 
 type Validator = ((data: unknown) => boolean) & { errors?: SchemaError[] | null };
 
@@ -57,23 +57,46 @@ export function validateResource(resource: unknown, path?: string): Issue[] {
   const root = path ?? type;
   const issues: Issue[] = [];
   if (!validator(resource)) {
-    for (const error of validator.errors ?? []) issues.push(issueForSchemaError(error, root, resource));
+    for (const error of validator.errors ?? []) {
+      if (!isPairedNull(resource, error)) issues.push(issueForSchemaError(error, root, resource));
+    }
   }
-  walk(resource, '', root, true, issues);
+  walk(resource, '', root, issues);
   return issues;
 }
 
+/**
+ * R4 json.html#primitive: in a repeating primitive, null holds the place of an entry that has only
+ * an id or extensions (`"given": [null]`, `"_given": [{…}]`), and a null in `_given` the place of
+ * one that has only a value. Such a null is not a wrong type when its twin entry is there.
+ */
+function isPairedNull(resource: unknown, error: SchemaError): boolean {
+  const m = /^(.*)\/([^/]+)\/(\d+)$/.exec(error.instancePath);
+  if (error.keyword !== 'type' || !m || valueAt(resource, error.instancePath) !== null) return false;
+  const [, parent = '', key = '', index = ''] = m;
+  const twin = key.startsWith('_') ? key.slice(1) : `_${key}`;
+  const other = valueAt(resource, `${parent}/${twin}/${index}`);
+  return other !== null && other !== undefined;
+}
+
+/**
+ * The R4 elements of type Resource: DomainResource.contained, Bundle.entry.resource,
+ * Bundle.entry.response.outcome and Parameters.parameter.resource. Only these embed a resource;
+ * ExampleScenario.instance also has a `resourceType`, but there it is a code.
+ */
+const resourceElements = new Set(['contained', 'resource', 'outcome']);
+
 /** Checks what JSON Schema cannot, and validates embedded resources against their own type. */
-function walk(node: unknown, pointer: string, root: string, isRoot: boolean, issues: Issue[]): void {
+function walk(node: unknown, pointer: string, root: string, issues: Issue[], key = ''): void {
   if (Array.isArray(node)) {
     if (node.length === 0) issues.push(emptiness(pointer, root, 'An array must not be empty'));
     node.forEach((item, i) => {
-      walk(item, `${pointer}/${i}`, root, false, issues);
+      walk(item, `${pointer}/${i}`, root, issues, key);
     });
     return;
   }
   if (node === null || typeof node !== 'object') return;
-  if (!isRoot && typeof (node as { resourceType?: unknown }).resourceType === 'string') {
+  if (resourceElements.has(key) && typeof (node as { resourceType?: unknown }).resourceType === 'string') {
     issues.push(...validateResource(node, pointerToExpression(pointer, root)));
     return;
   }
@@ -82,12 +105,18 @@ function walk(node: unknown, pointer: string, root: string, isRoot: boolean, iss
   for (const [key, value] of entries) {
     // R4 json.html#primitive: `_x` arrays may hold nulls to line up with their primitive array.
     if (key.startsWith('_') && Array.isArray(value)) {
+      const values: unknown = (node as Record<string, unknown>)[key.slice(1)];
+      if (Array.isArray(values) && values.length !== value.length) {
+        issues.push(
+          emptiness(`${pointer}/${key}`, root, `Must have one entry per entry of '${key.slice(1)}'`),
+        );
+      }
       value.forEach((item, i) => {
-        if (item !== null) walk(item, `${pointer}/${key}/${i}`, root, false, issues);
+        if (item !== null) walk(item, `${pointer}/${key}/${i}`, root, issues);
       });
       continue;
     }
-    walk(value, `${pointer}/${key}`, root, false, issues);
+    walk(value, `${pointer}/${key}`, root, issues, key);
   }
 }
 
