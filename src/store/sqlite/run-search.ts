@@ -4,34 +4,16 @@ import type { IncludeSpec, SearchQuery } from '../../search/types.js';
 import type { SearchPage, StoredVersion } from '../store.js';
 import { SearchCompiler, join, sql, type Plan, type Sql } from './compile-search.js';
 import type { IndexWriter } from './index-writer.js';
+import { toVersion, type VersionColumns } from './rows.js';
 
-interface Row {
+interface Row extends VersionColumns {
   rid: number;
-  type: string;
-  id: string;
-  version: number;
-  last_updated: string;
-  deleted: number;
-  body: string | null;
-  [sortKey: `k${number}`]: unknown;
 }
 
 /** Most resources an _include / _revinclude may add to one page. */
 const maxIncluded = 1000;
 /** How many rounds `:iterate` follows. */
 const maxIterations = 4;
-
-const toVersion = (row: Row): StoredVersion => {
-  const v: StoredVersion = {
-    type: row.type,
-    id: row.id,
-    versionId: row.version,
-    lastUpdated: row.last_updated,
-    deleted: row.deleted === 1,
-  };
-  if (row.body !== null) v.json = row.body;
-  return v;
-};
 
 function encodeCursor(values: unknown[]): string {
   return Buffer.from(JSON.stringify(values)).toString('base64url');
@@ -347,13 +329,20 @@ const currentOf =
   'SELECT r.rid, v.type, v.id, v.version, v.last_updated, v.deleted, v.body FROM resource_current r ' +
   'JOIN resource_version v ON v.seq = r.seq WHERE r.deleted = 0';
 
+/** The pids an include follows: its reference parameter, or every parameter of the type for `*`. */
+function includePids(db: Database.Database, index: IndexWriter, spec: IncludeSpec): number[] {
+  if (spec.param !== '*') {
+    const pid = index.existingPid(spec.sourceType, spec.param);
+    return pid === undefined ? [] : [pid];
+  }
+  const rows = db
+    .prepare<[string], { pid: number }>('SELECT pid FROM search_param WHERE type = ?')
+    .all(spec.sourceType);
+  return rows.map((p) => p.pid);
+}
+
 function forward(db: Database.Database, index: IndexWriter, spec: IncludeSpec, sources: Row[]): Row[] {
-  const pids =
-    spec.param === '*'
-      ? (
-          db.prepare('SELECT pid FROM search_param WHERE type = ?').all(spec.sourceType) as { pid: number }[]
-        ).map((p) => p.pid)
-      : [index.existingPid(spec.sourceType, spec.param)].filter((p): p is number => p !== undefined);
+  const pids = includePids(db, index, spec);
   if (pids.length === 0) return [];
   const rids = sources.map((s) => s.rid);
   const targetFilter = spec.targetType !== undefined ? ' AND ref.target_type = ?' : '';
@@ -367,12 +356,7 @@ function forward(db: Database.Database, index: IndexWriter, spec: IncludeSpec, s
 }
 
 function reverse(db: Database.Database, index: IndexWriter, spec: IncludeSpec, targets: Row[]): Row[] {
-  const pids =
-    spec.param === '*'
-      ? (
-          db.prepare('SELECT pid FROM search_param WHERE type = ?').all(spec.sourceType) as { pid: number }[]
-        ).map((p) => p.pid)
-      : [index.existingPid(spec.sourceType, spec.param)].filter((p): p is number => p !== undefined);
+  const pids = includePids(db, index, spec);
   if (pids.length === 0) return [];
   const keys = targets.flatMap((t) => [t.type, t.id]);
   return db

@@ -3,14 +3,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeSearchContract } from '../search.contract.js';
-import { describeStoreContract } from '../store.contract.js';
+import { describeStoreContract, type StoreHarness } from '../store.contract.js';
 import { StoreUnavailableError } from '../store.js';
 import { SqliteStore } from './sqlite-store.js';
 
 let dir: string | undefined;
 const file = (): string => join((dir ??= mkdtempSync(join(tmpdir(), 'ferry-sqlite-'))), 'ferry.db');
 
-describeStoreContract('SQLite', {
+const harness: StoreHarness = {
   open: () => Promise.resolve(new SqliteStore(file())),
   reopen: async (store) => {
     await store.close();
@@ -21,7 +21,10 @@ describeStoreContract('SQLite', {
     dir = undefined;
     return Promise.resolve();
   },
-});
+};
+
+describeStoreContract('SQLite', harness);
+describeSearchContract('SQLite', harness);
 
 describe('SqliteStore', () => {
   it('shares one commit among writes made in the same turn (group commit)', async () => {
@@ -72,17 +75,4 @@ describe('SqliteStore', () => {
     assert.equal(n, 300);
     await store.close();
   });
-});
-
-describeSearchContract('SQLite', {
-  open: () => Promise.resolve(new SqliteStore(file())),
-  reopen: async (store) => {
-    await store.close();
-    return new SqliteStore(file());
-  },
-  cleanup: () => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    dir = undefined;
-    return Promise.resolve();
-  },
 });

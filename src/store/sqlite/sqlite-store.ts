@@ -20,29 +20,12 @@ import type { SearchQuery } from '../../search/types.js';
 import { GroupCommit } from './group-commit.js';
 import { IndexWriter } from './index-writer.js';
 import { runSearch } from './run-search.js';
+import { toVersion, type VersionColumns } from './rows.js';
 import { schemaSql, schemaVersion } from './schema.js';
 
-interface VersionRow {
+interface VersionRow extends VersionColumns {
   seq: number;
-  type: string;
-  id: string;
-  version: number;
-  last_updated: string;
-  deleted: number;
-  body: string | null;
 }
-
-const toVersion = (row: VersionRow): StoredVersion => {
-  const v: StoredVersion = {
-    type: row.type,
-    id: row.id,
-    versionId: row.version,
-    lastUpdated: row.last_updated,
-    deleted: row.deleted === 1,
-  };
-  if (row.body !== null) v.json = row.body;
-  return v;
-};
 
 const encodeCursor = (seq: number): string => seq.toString(36);
 const decodeCursor = (cursor: string): number => {
