@@ -1,0 +1,183 @@
+import { join } from 'node:path';
+import { cpuProfileOptions } from './cpu-profile.js';
+import { runGeneratorBench } from './generator-bench.js';
+import { runHttpBench, warmup, type HttpRun } from './http-bench.js';
+import type { ClientKind } from './http-client.js';
+import { preload } from './preload.js';
+import { fmt, printTable, progress, versus } from './report.js';
+import { runStoreBench } from './store-bench.js';
+import { makeTempDir, removeTempDir } from './temp-dirs.js';
+
+/**
+ * `npm run bench`: generator, store-level writes, then HTTP against the real gateway at each data
+ * size. Tables go to stdout, progress to stderr, and the last stdout line is a JSON summary.
+ */
+
+const env = process.env;
+const num = (name: string, fallback: number): number => Number(env[name] ?? fallback);
+
+/** "10k" → 10000, "1m" → 1000000. */
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([km]?)$/i.exec(text.trim());
+  if (!m) throw new Error(`BENCH_SIZES: '${text}' is not a size such as 10k or 1m`);
+  return Math.round(Number(m[1]) * { '': 1, k: 1e3, m: 1e6 }[m[2]!.toLowerCase() as '' | 'k' | 'm']);
+}
+
+const seed = num('BENCH_SEED', 20240501);
+const sizes = (env.BENCH_SIZES ?? '10k,100k,1m')
+  .split(',')
+  .map(parseSize)
+  .sort((a, b) => a - b);
+const client = (env.BENCH_CLIENT ?? 'agent') as ClientKind;
+const clients = num('BENCH_CLIENTS', 8);
+const preloadIndex = env.BENCH_PRELOAD_INDEX !== '0';
+const label = (n: number): string => (n >= 1e6 ? `${n / 1e6}m` : n >= 1e3 ? `${n / 1e3}k` : String(n));
+
+function generatorSection(): unknown {
+  const g = runGeneratorBench(seed, 50_000);
+  printTable(
+    `1. Generator: ${fmt(g.resources)} resources, ${fmt(g.perSecond)}/s built and serialised; ` +
+      `${fmt(g.validated)} validated by the server's validator, ${g.invalid} invalid`,
+    ['type', 'count', 'share', 'avg JSON bytes'],
+    g.types.map((t) => [t.type, t.count, `${fmt((100 * t.count) / g.resources, 1)} %`, t.avgBytes]),
+  );
+  if (g.invalid > 0) throw new Error('the generator made resources the server would refuse');
+  return g;
+}
+
+async function storeSection(): Promise<unknown> {
+  const runs = await runStoreBench(seed, num('BENCH_STORE_RESOURCES', 20_000), num('BENCH_STORE_SECONDS', 4));
+  printTable(
+    '2. Store writes (SqliteStore, WAL + synchronous=FULL, fresh file per mode, no HTTP, no validation)',
+    ['mode', 'index', 'resources', 'seconds', 'resources/s', 'commits', 'write sets', 'sets/commit'],
+    runs.map((r) => [
+      r.mode,
+      r.indexed ? 'yes' : 'no',
+      r.resources,
+      fmt(r.seconds, 2),
+      r.perSecond,
+      r.commits,
+      r.items,
+      fmt(r.items / r.commits, 1),
+    ]),
+  );
+  return runs;
+}
+
+interface SizeRun extends HttpRun {
+  size: string;
+  preloadSeconds: number;
+  preloadPerSecond: number;
+}
+
+async function httpSection(): Promise<SizeRun[]> {
+  const dataDir = makeTempDir('ferry-bench-http-');
+  const cpuProfDir = env.BENCH_CPU_PROF;
+  const runs: SizeRun[] = [];
+  try {
+    let preloaded = 0;
+    let created = 0;
+    for (const size of sizes) {
+      progress(`preload: ${fmt(preloaded)} → ${fmt(size)} resources${preloadIndex ? ' (indexed)' : ''}`);
+      const t0 = performance.now();
+      const rate = await preload(
+        join(dataDir, 'ferry.db'),
+        seed,
+        { from: preloaded, to: size },
+        {
+          index: preloadIndex,
+          onProgress: (done) => progress(`preload: ${fmt(preloaded + done)}`),
+        },
+      );
+      const preloadSeconds = (performance.now() - t0) / 1000;
+      preloaded = size;
+      globalThis.gc?.();
+      const run = await runHttpBench({
+        seed,
+        dataDir,
+        stored: size,
+        clients,
+        client,
+        creates: num('BENCH_CREATES', 20_000),
+        reads: num('BENCH_READS', 50_000),
+        seconds: num('BENCH_PHASE_SECONDS', 20),
+        serverEnv: cpuProfDir ? { NODE_OPTIONS: cpuProfileOptions(cpuProfDir) } : {},
+      });
+      runs.push({
+        ...run,
+        stored: size + created,
+        size: label(size),
+        preloadSeconds,
+        preloadPerSecond: rate,
+      });
+      created += run.creates.requests + warmup.creates;
+      if (run.exitCode !== 0) throw new Error(`the server exited with ${String(run.exitCode)} on SIGTERM`);
+    }
+  } finally {
+    removeTempDir(dataDir);
+  }
+  return runs;
+}
+
+function printHttp(runs: SizeRun[]): void {
+  printTable(
+    '3a. Data sizes: store-level preload (big write sets) and the real gateway on that data; targets in brackets',
+    [
+      'size',
+      'stored',
+      'preload s',
+      'preload/s',
+      'startup ms',
+      'peak MB after creates',
+      'peak MB at end',
+      'exit',
+    ],
+    runs.map((r) => [
+      r.size,
+      r.stored,
+      fmt(r.preloadSeconds, 1),
+      r.preloadPerSecond,
+      versus(r.startupMs, '< 2,000'),
+      r.peakMbAfterCreates,
+      r.peakMb,
+      String(r.exitCode),
+    ]),
+  );
+  const via = client === 'agent' ? 'node:http keep-alive Agent' : 'fetch';
+  printTable(
+    `3b. HTTP load, ${clients} clients (${via}); POST /fhir/{type} and GET /fhir/{type}/{id}; targets in brackets`,
+    ['size', 'creates', 'create/s', 'p50 ms', 'p99 ms', 'reads', 'read/s', 'p50 ms', 'p99 ms', 'failed'],
+    runs.map((r) => [
+      r.size,
+      r.creates.requests,
+      versus(r.creates.perSecond, '≥ 2,000'),
+      fmt(r.creates.p50Ms, 2),
+      fmt(r.creates.p99Ms, 2),
+      r.reads.requests,
+      versus(r.reads.perSecond, '≥ 3,000'),
+      fmt(r.reads.p50Ms, 2),
+      r.size === '1m' ? versus(r.reads.p99Ms, '< 5', 2) : fmt(r.reads.p99Ms, 2),
+      r.creates.failed + r.reads.failed,
+    ]),
+  );
+  console.log('peak MB: server VmHWM from /proc; each phase stops at its count or after BENCH_PHASE_SECONDS');
+}
+
+const started = Date.now();
+progress(`bench: sizes ${sizes.map(label).join(', ')}, seed ${seed}`);
+const generator = generatorSection();
+const store = env.BENCH_STORE === '0' ? [] : await storeSection();
+globalThis.gc?.();
+const http = await httpSection();
+printHttp(http);
+const summary = {
+  node: process.version,
+  seed,
+  clients,
+  client,
+  generator,
+  store,
+  http,
+  seconds: (Date.now() - started) / 1000,
+};
+console.log(`\n${JSON.stringify(summary)}`);
