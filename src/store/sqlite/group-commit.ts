@@ -1,12 +1,16 @@
 /**
  * Group commit: write sets that arrive in the same turn of the event loop share one SQLite
- * transaction and so one fsync. Each set runs inside its own SAVEPOINT, so a set that fails
- * (a version conflict) is rolled back alone and the others still commit.
+ * transaction and so one fsync. Each set's preconditions are checked before it writes anything,
+ * so a set that fails them (a version conflict) is refused alone and the others still commit;
+ * should a set fail half-way through its writes, the batch runs again with a SAVEPOINT per set
+ * (savepoints cost a statement journal per set, so they are the exception, not the rule).
  */
 export interface GroupCommitOptions<T> {
   /** Opens the shared transaction. */
   begin(): void;
-  /** Applies one item; throws to reject that item alone. */
+  /** Checks one item's preconditions against the transaction's state; throws to refuse it. */
+  check(item: T): void;
+  /** Applies one (checked) item. */
   apply(item: T): void;
   savepoint(): void;
   release(): void;
@@ -65,9 +69,43 @@ export class GroupCommit<T> {
       for (const p of batch) p.reject(error);
       return;
     }
+    let halfWritten = false;
+    for (const p of batch) {
+      try {
+        o.check(p.item);
+      } catch (error) {
+        failures.set(p, error);
+        continue;
+      }
+      try {
+        o.apply(p.item);
+      } catch {
+        halfWritten = true;
+        break;
+      }
+    }
+    if (halfWritten) {
+      this.rollbackQuietly();
+      this.runWithSavepoints(batch);
+      return;
+    }
+    this.finish(batch, failures);
+  }
+
+  /** The careful path: each item in its own savepoint, rolled back alone when it fails. */
+  private runWithSavepoints(batch: Pending<T>[]): void {
+    const o = this.options;
+    const failures = new Map<Pending<T>, unknown>();
+    try {
+      o.begin();
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+      return;
+    }
     for (const p of batch) {
       o.savepoint();
       try {
+        o.check(p.item);
         o.apply(p.item);
         o.release();
       } catch (error) {
@@ -76,14 +114,14 @@ export class GroupCommit<T> {
         failures.set(p, error);
       }
     }
+    this.finish(batch, failures);
+  }
+
+  private finish(batch: Pending<T>[], failures: Map<Pending<T>, unknown>): void {
     try {
-      o.commit();
+      this.options.commit();
     } catch (error) {
-      try {
-        o.rollback();
-      } catch {
-        // the transaction is already gone; nothing was stored either way
-      }
+      this.rollbackQuietly();
       for (const p of batch) p.reject(error);
       return;
     }
@@ -92,6 +130,14 @@ export class GroupCommit<T> {
     for (const p of batch) {
       if (failures.has(p)) p.reject(failures.get(p));
       else p.resolve();
+    }
+  }
+
+  private rollbackQuietly(): void {
+    try {
+      this.options.rollback();
+    } catch {
+      // the transaction is already gone; nothing was stored either way
     }
   }
 }

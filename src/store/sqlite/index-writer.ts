@@ -77,9 +77,11 @@ export class IndexWriter {
   }
 
   /** Replaces the index rows of one resource (none for a deleted one). */
-  replace(rid: number, type: string, entries: IndexEntry[] | undefined): void {
-    for (const clear of this.stmt.clear) clear.run(rid);
-    this.stmt.clearText.run(rid);
+  replace(rid: number, type: string, entries: IndexEntry[] | undefined, hadRows = true): void {
+    if (hadRows) {
+      for (const clear of this.stmt.clear) clear.run(rid);
+      this.stmt.clearText.run(rid);
+    }
     let group = 0;
     let narrative: string | null = null;
     let content: string | null = null;

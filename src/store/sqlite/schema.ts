@@ -70,8 +70,8 @@ CREATE TABLE IF NOT EXISTS idx_reference (
 );
 CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (pid, target_id, rid);
 CREATE INDEX IF NOT EXISTS idx_reference_inbound ON idx_reference (target_id, target_type, pid);
-CREATE INDEX IF NOT EXISTS idx_reference_url ON idx_reference (pid, url);
-CREATE INDEX IF NOT EXISTS idx_reference_identifier ON idx_reference (pid, identifier_value);
+CREATE INDEX IF NOT EXISTS idx_reference_url ON idx_reference (pid, url) WHERE url IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_reference_identifier ON idx_reference (pid, identifier_value) WHERE identifier_value IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_reference_rid ON idx_reference (rid, pid);
 -- Full text (_text, _content): one row per resource, rowid = rid.
 CREATE VIRTUAL TABLE IF NOT EXISTS fts_resource USING fts5(

@@ -69,6 +69,8 @@ export class SqliteStore implements ResourceStore {
     // WAL + FULL: every commit fsyncs the log, so an acknowledged write survives power loss.
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
+    // 256 MB of page cache: index and version pages of a large store stay in memory
+    this.db.pragma('cache_size = -262144');
     this.db.pragma('foreign_keys = OFF');
     this.db.exec(schemaSql);
     const found = this.db.prepare('SELECT value FROM store_meta WHERE key = ?').get('schemaVersion') as
@@ -129,6 +131,9 @@ export class SqliteStore implements ResourceStore {
         if (db.inTransaction) db.exec('ROLLBACK');
         this.index.resetCache();
       },
+      check: (set) => {
+        this.checkWriteSet(set);
+      },
       apply: (set) => {
         this.applyWriteSet(set);
       },
@@ -147,16 +152,39 @@ export class SqliteStore implements ResourceStore {
     });
   }
 
+  /**
+   * Every precondition of a set — expected versions, if-absent and compare-and-set records — read
+   * inside the transaction, before the set writes anything; later versions of the same resource
+   * in the set expect what the earlier ones leave.
+   */
+  private checkWriteSet(set: WriteSet): void {
+    const leaves = new Map<string, number>();
+    for (const v of set.versions) {
+      const key = `${v.type}/${v.id}`;
+      const actual = leaves.has(key)
+        ? (leaves.get(key) ?? null)
+        : (this.stmt.current.get(v.type, v.id)?.version ?? null);
+      if (actual !== v.expectedVersionId)
+        throw new StoreConflictError(v.type, v.id, v.expectedVersionId, actual);
+      leaves.set(key, v.versionId);
+    }
+    for (const r of set.records ?? []) {
+      if (!r.ifAbsent && r.expectValue === undefined) continue;
+      const found = this.stmt.getRecord.get(r.namespace, r.key);
+      const live = found && (found.expires_at === null || found.expires_at > Date.now()) ? found : undefined;
+      if (r.ifAbsent && live) throw new RecordExistsError(r.namespace, r.key);
+      if (r.expectValue !== undefined && live?.value !== JSON.stringify(r.expectValue)) {
+        throw new RecordExistsError(r.namespace, r.key);
+      }
+    }
+  }
+
   private applyWriteSet(set: WriteSet): void {
     for (const v of set.versions) this.applyVersion(v);
     for (const r of set.records ?? []) this.applyRecord(r);
   }
 
   private applyVersion(v: VersionWrite): void {
-    const current = this.stmt.current.get(v.type, v.id);
-    const actual = current?.version ?? null;
-    if (actual !== v.expectedVersionId)
-      throw new StoreConflictError(v.type, v.id, v.expectedVersionId, actual);
     const params = {
       type: v.type,
       id: v.id,
@@ -169,21 +197,14 @@ export class SqliteStore implements ResourceStore {
     const { lastInsertRowid } = this.stmt.insertVersion.run(params);
     const row = this.stmt.upsertCurrent.get({ ...params, seq: lastInsertRowid });
     if (!row) throw new Error(`resource_current row for ${v.type}/${v.id} was not written`);
-    this.index.replace(row.rid, v.type, v.deleted ? undefined : v.index);
+    // a first version has no old index rows to clear
+    this.index.replace(row.rid, v.type, v.deleted ? undefined : v.index, v.expectedVersionId !== null);
   }
 
   private applyRecord(r: RecordWrite): void {
     if (r.value === null) {
       this.stmt.deleteRecord.run(r.namespace, r.key);
       return;
-    }
-    if (r.ifAbsent || r.expectValue !== undefined) {
-      const found = this.stmt.getRecord.get(r.namespace, r.key);
-      const live = found && (found.expires_at === null || found.expires_at > Date.now()) ? found : undefined;
-      if (r.ifAbsent && live) throw new RecordExistsError(r.namespace, r.key);
-      if (r.expectValue !== undefined && live?.value !== JSON.stringify(r.expectValue)) {
-        throw new RecordExistsError(r.namespace, r.key);
-      }
     }
     this.stmt.putRecord.run(r.namespace, r.key, JSON.stringify(r.value), r.expiresAt ?? null);
   }
