@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { startServer, type RunningServer } from '../test/e2e/harness.js';
+import { runSearchBench, type SearchShape } from './search-bench.js';
 import { completePatients, createWorkload, resourceKey } from './generate.js';
 import { createClient, type Client, type ClientKind, type Reply } from './http-client.js';
 import { createRng } from './prng.js';
@@ -21,6 +22,7 @@ export interface HttpRun {
   startupMs: number;
   creates: Phase;
   reads: Phase;
+  searches: SearchShape[];
   /** Server peak resident memory (VmHWM) in MB after the creates and at the end. */
   peakMbAfterCreates: number;
   peakMb: number;
@@ -40,6 +42,8 @@ export interface HttpOptions {
   seconds: number;
   /** Extra environment for the server (e.g. NODE_OPTIONS for a CPU profile). */
   serverEnv?: Record<string, string>;
+  /** Searches per shape after the reads (0: none). */
+  searches?: number;
 }
 
 /** Requests sent before the timed phases (JIT, SQLite page cache, sockets); their creates are stored. */
@@ -104,7 +108,7 @@ async function phases(
   server: RunningServer,
   client: Client,
   o: HttpOptions,
-): Promise<Omit<HttpRun, 'startupMs' | 'exitCode'>> {
+): Promise<Omit<HttpRun, 'startupMs' | 'exitCode' | 'searches'>> {
   const pid = server.process.pid ?? 0;
   const workload = createWorkload(o.seed, completePatients(o.stored));
   const bodies = Array.from({ length: o.creates + warmup.creates }, (_, n) => workload(n)).map(
@@ -137,7 +141,9 @@ export async function runHttpBench(o: HttpOptions): Promise<HttpRun> {
   progress(`http: server pid ${server.process.pid ?? '?'} listening after ${startupMs.toFixed(0)} ms`);
   const client = createClient(o.client, server.origin, o.clients);
   try {
-    return { ...(await phases(server, client, o)), startupMs, exitCode: await server.stop('SIGTERM') };
+    const measured = await phases(server, client, o);
+    const searches = o.searches ? await runSearchBench(client, o.stored, o.clients, o.searches) : [];
+    return { ...measured, searches, startupMs, exitCode: await server.stop('SIGTERM') };
   } finally {
     await client.close();
     if (server.process.exitCode === null) await server.stop('SIGKILL');

@@ -102,6 +102,7 @@ async function httpSection(): Promise<SizeRun[]> {
         reads: num('BENCH_READS', 50_000),
         seconds: num('BENCH_PHASE_SECONDS', 20),
         serverEnv: cpuProfDir ? { NODE_OPTIONS: cpuProfileOptions(cpuProfDir) } : {},
+        searches: num('BENCH_SEARCHES', 400),
       });
       runs.push({
         ...run,
@@ -161,6 +162,13 @@ function printHttp(runs: SizeRun[]): void {
     ]),
   );
   console.log('peak MB: server VmHWM from /proc; each phase stops at its count or after BENCH_PHASE_SECONDS');
+  for (const r of runs.filter((run) => run.searches.length > 0)) {
+    printTable(
+      `3c. Search over HTTP at ${r.size} stored, ${clients} clients, _count=20; targets: p99 < 20 ms (chain < 50 ms)`,
+      ['shape', 'requests', 'req/s', 'p50 ms', 'p99 ms', 'last page'],
+      r.searches.map((q) => [q.name, q.requests, q.perSecond, fmt(q.p50, 2), fmt(q.p99, 2), q.lastPageSize]),
+    );
+  }
 }
 
 const started = Date.now();

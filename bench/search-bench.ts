@@ -80,6 +80,7 @@ export async function runSearchBench(
   resources: number,
   clients: number,
   perShape: number,
+  secondsPerShape = 10,
 ): Promise<SearchShape[]> {
   const out: SearchShape[] = [];
   for (const shape of shapes(Math.max(1, completePatients(resources)))) {
@@ -89,14 +90,13 @@ export async function runSearchBench(
     const started = process.hrtime.bigint();
     await Promise.all(
       Array.from({ length: clients }, async () => {
-        while (next < perShape) {
+        // each shape stops at its count or after secondsPerShape, whichever comes first
+        while (next < perShape && Number(process.hrtime.bigint() - started) / 1e9 < secondsPerShape) {
           const i = next++;
           const path = shape.path(i);
           const t = process.hrtime.bigint();
-          const reply = await client.send(
-            'GET',
-            path.includes('_count') ? path : `${path}&_count=20`.replace('?&', '?'),
-          );
+          const paged = path.includes('_count') ? path : `${path}${path.includes('?') ? '&' : '?'}_count=20`;
+          const reply = await client.send('GET', paged);
           times.push(Number(process.hrtime.bigint() - t) / 1e6);
           if (reply.status !== 200)
             throw new Error(`${path}: HTTP ${reply.status} ${reply.body.slice(0, 300)}`);

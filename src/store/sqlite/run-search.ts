@@ -63,7 +63,7 @@ function after(keys: { expr: Sql; descending: boolean }[], values: unknown[]): S
 }
 
 /** `_total=estimate` (the default) counts up to this many matches; beyond, the total is left out. */
-const estimateLimit = 10000;
+const estimateLimit = 1000;
 
 /** Above this many candidates, a sorted search walks the sort index instead of sorting them all. */
 const sortInMemoryLimit = 2000;
