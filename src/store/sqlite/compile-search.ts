@@ -36,6 +36,11 @@ export interface Plan {
   where: Sql;
   /** True when several index rows of one resource can match (the caller must GROUP BY r.rid). */
   mayRepeat: boolean;
+  /**
+   * The rid to order and page by: the driving index's own rid column when there is one, so that
+   * an equality on (pid, value, rid) hands rows over in rid order and LIMIT stops early.
+   */
+  ridColumn: string;
 }
 
 /**
@@ -75,6 +80,7 @@ export class SearchCompiler {
         ),
         where,
         mayRepeat: true,
+        ridColumn: `${d}.rid`,
       };
     }
     const driver = chosen as Filter | undefined;
@@ -84,8 +90,8 @@ export class SearchCompiler {
         value?.kind === 'composite' ? this.componentJoin(type, driver.param, value.components, r) : undefined;
       // a component never indexed: nothing can match
       return joined
-        ? { from: joined, where, mayRepeat: true }
-        : { from: sql(`resource_current ${r}`), where: never, mayRepeat: false };
+        ? { from: joined, where, mayRepeat: true, ridColumn: `${r}.rid` }
+        : { from: sql(`resource_current ${r}`), where: never, mayRepeat: false, ridColumn: `${r}.rid` };
     }
     if (driver) {
       const table = this.tableFor(driver);
@@ -106,12 +112,14 @@ export class SearchCompiler {
         ),
         where,
         mayRepeat: true,
+        ridColumn: `${d}.rid`,
       };
     }
     return {
       from: sql(`resource_current ${r}`),
       where: join([sql(`${hasText && !hasHas ? '+' : ''}${r}.type = ?`, type), where], ' AND '),
       mayRepeat: false,
+      ridColumn: `${r}.rid`,
     };
   }
 

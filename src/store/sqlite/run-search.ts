@@ -37,7 +37,7 @@ function decodeCursor(cursor: string, keys: number): unknown[] {
  * Keyset condition "after this row" for ORDER BY k1, k2, …, rid with NULLS LAST, so a page
  * boundary stays put while other clients write (R4 search.html#paging leaves the method open).
  */
-function after(keys: { expr: Sql; descending: boolean }[], values: unknown[]): Sql {
+function after(keys: { expr: Sql; descending: boolean }[], values: unknown[], ridColumn = 'r.rid'): Sql {
   const rid = values[keys.length] as number;
   const ors: Sql[] = [];
   const equalSoFar: Sql[] = [];
@@ -56,7 +56,7 @@ function after(keys: { expr: Sql; descending: boolean }[], values: unknown[]): S
     equalSoFar.push({ text: `${e.text} = ?`, params: [...e.params, v] });
   });
   ors.push({
-    text: [...equalSoFar.map((q) => q.text), 'r.rid > ?'].join(' AND '),
+    text: [...equalSoFar.map((q) => q.text), `${ridColumn} > ?`].join(' AND '),
     params: [...equalSoFar.flatMap((q) => q.params), rid],
   });
   return { text: ors.map((o) => `(${o.text})`).join(' OR '), params: ors.flatMap((o) => o.params) };
@@ -100,6 +100,7 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
             ' AND ',
           ),
           mayRepeat: false,
+          ridColumn: 'r.rid',
         };
   const keys: Key[] = query.sort.map((key) => {
     const byType = query.types.map((type) => ({ type, expr: compiler.sortExpression(type, key, 'r') }));
@@ -203,18 +204,30 @@ function generic(
   cursor: unknown[] | undefined,
 ): PageRow[] {
   const conditions: Sql[] = [plan.where];
-  if (cursor) conditions.push(after(keys, cursor));
+  if (cursor) conditions.push(after(keys, cursor, plan.ridColumn));
   const where = join(conditions, ' AND ');
   const select = keys.map((k, i) => sql(`${k.expr.text} AS k${i}`, ...k.expr.params));
-  const order = [...keys.map((k, i) => `k${i} ${k.descending ? 'DESC' : 'ASC'} NULLS LAST`), 'r.rid ASC'];
+  const order = [
+    ...keys.map((k, i) => `k${i} ${k.descending ? 'DESC' : 'ASC'} NULLS LAST`),
+    `${plan.ridColumn} ASC`,
+  ];
+  // No GROUP BY (it would sort every match): a resource met through several index rows comes
+  // back in adjacent rows, which are merged here.
   const text =
-    `SELECT r.rid AS rid${select.map((s) => `, ${s.text}`).join('')} FROM ${plan.from.text} WHERE ${where.text}` +
-    `${plan.mayRepeat ? ' GROUP BY r.rid' : ''} ORDER BY ${order.join(', ')} LIMIT ?`;
-  const params = [...select.flatMap((s) => s.params), ...plan.from.params, ...where.params, limit];
-  return db
-    .prepare<unknown[], Record<string, unknown>>(text)
-    .all(...params)
-    .map((row) => ({ rid: row.rid as number, keys: readKeys(row, keys.length) }));
+    `SELECT ${plan.ridColumn} AS rid${select.map((s) => `, ${s.text}`).join('')} FROM ${plan.from.text} ` +
+    `WHERE ${where.text} ORDER BY ${order.join(', ')} LIMIT ?`;
+  const fetch = plan.mayRepeat ? limit * 2 + 10 : limit;
+  const params = [...select.flatMap((s) => s.params), ...plan.from.params, ...where.params, fetch];
+  const out: PageRow[] = [];
+  let previous: number | undefined;
+  for (const row of db.prepare<unknown[], Record<string, unknown>>(text).all(...params)) {
+    const rid = row.rid as number;
+    if (rid === previous) continue;
+    previous = rid;
+    out.push({ rid, keys: readKeys(row, keys.length) });
+    if (out.length === limit) break;
+  }
+  return out;
 }
 
 /**
