@@ -63,12 +63,7 @@ export class GroupCommit<T> {
   private run(batch: Pending<T>[]): void {
     const o = this.options;
     const failures = new Map<Pending<T>, unknown>();
-    try {
-      o.begin();
-    } catch (error) {
-      for (const p of batch) p.reject(error);
-      return;
-    }
+    if (!this.begin(batch)) return;
     let halfWritten = false;
     for (const p of batch) {
       try {
@@ -96,12 +91,7 @@ export class GroupCommit<T> {
   private runWithSavepoints(batch: Pending<T>[]): void {
     const o = this.options;
     const failures = new Map<Pending<T>, unknown>();
-    try {
-      o.begin();
-    } catch (error) {
-      for (const p of batch) p.reject(error);
-      return;
-    }
+    if (!this.begin(batch)) return;
     for (const p of batch) {
       o.savepoint();
       try {
@@ -130,6 +120,17 @@ export class GroupCommit<T> {
     for (const p of batch) {
       if (failures.has(p)) p.reject(failures.get(p));
       else p.resolve();
+    }
+  }
+
+  /** Opens the transaction, or rejects the whole batch when it cannot be opened. */
+  private begin(batch: Pending<T>[]): boolean {
+    try {
+      this.options.begin();
+      return true;
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+      return false;
     }
   }
 
