@@ -91,5 +91,6 @@ export async function history(
     entry: page.versions.map((v) => entryOf(ctx, v)),
   };
   if (page.next) bundle.link?.push({ relation: 'next', url: link(page.next) });
+  if (bundle.entry?.length === 0) delete bundle.entry; // R4 json.html: no empty arrays
   return bundle;
 }
