@@ -62,7 +62,6 @@ async function matches(ctx: ServiceContext, parsed: ParsedSearch, limit: number)
 
 const existing = (v: StoredVersion): WriteResult => ({
   version: v,
-  resource: JSON.parse(v.json ?? '{}') as Resource,
   created: false,
   unchanged: true,
 });
@@ -101,7 +100,7 @@ export async function conditionalCreate(
       : { namespace: claimNamespace, key, value: { id }, ifAbsent: true, expiresAt };
     try {
       await commit(ctx, [write], false, [record]);
-      return { version: write, resource: JSON.parse(write.json ?? '{}') as Resource, created: true };
+      return { version: write, created: true };
     } catch (error) {
       if (!(error instanceof RecordExistsError)) throw error;
       // another create with these criteria committed first: search again and answer its resource

@@ -16,5 +16,5 @@ export async function createResource(ctx: ServiceContext, type: string, body: un
   assertValid(resource);
   const write = versionWrite(ctx, type, id, undefined, ctx.now().toISOString(), resource);
   await commit(ctx, [write], false);
-  return { version: write, resource: JSON.parse(write.json ?? '{}') as Resource, created: true };
+  return { version: write, created: true };
 }

@@ -39,7 +39,6 @@ export async function putVersion(
     if (current && sameContent(current, resource)) {
       return {
         version: current,
-        resource: JSON.parse(current.json ?? '{}') as Resource,
         created: false,
         unchanged: true,
       };
@@ -48,7 +47,6 @@ export async function putVersion(
     await commit(ctx, [write], options.ifMatch !== undefined);
     return {
       version: write,
-      resource: JSON.parse(write.json ?? '{}') as Resource,
       created: !current || current.deleted,
     };
   });

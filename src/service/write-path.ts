@@ -17,10 +17,9 @@ import type { ServiceContext } from './context.js';
  * stamped with meta.versionId/lastUpdated and written atomically.
  */
 
-/** The outcome of a write: the stored version and its resource (absent for a delete). */
+/** The outcome of a write: the stored version (its `json` is what the client gets back). */
 export interface WriteResult {
   version: StoredVersion;
-  resource?: Resource;
   /** True when this write made the resource exist (201). */
   created: boolean;
   /** True when the content equalled the current version, so no new version was written. */
