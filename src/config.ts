@@ -12,6 +12,8 @@ export interface Config {
   auth?: { issuer: string; jwksUri: string };
   /** Largest request body accepted, in bytes (413 beyond). */
   maxBodyBytes: number;
+  /** Most entries a batch or transaction Bundle may hold (413 beyond). */
+  maxBundleEntries: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Seconds to wait for in-flight requests on SIGTERM before closing connections. */
   shutdownGraceSeconds: number;
@@ -70,6 +72,12 @@ export const settings = [
     flag: 'max-body',
     default: '16mb',
     help: 'largest request body (e.g. 512kb, 16mb)',
+  },
+  {
+    env: 'FERRY_BUNDLE_MAX_ENTRIES',
+    flag: 'bundle-max-entries',
+    default: '10000',
+    help: 'most entries in a batch or transaction Bundle',
   },
   { env: 'FERRY_LOG_LEVEL', flag: 'log-level', default: 'info', help: 'debug, info, warn or error' },
   {
@@ -174,6 +182,13 @@ export function loadConfig(
   if (!/^[0-9]{1,4}$/.test(grace))
     throw new ConfigError('FERRY_SHUTDOWN_GRACE', `'${grace}' is not a number of seconds`);
 
+  const maxEntries = get('FERRY_BUNDLE_MAX_ENTRIES') ?? '10000';
+  if (!/^[1-9][0-9]{0,6}$/.test(maxEntries))
+    throw new ConfigError(
+      'FERRY_BUNDLE_MAX_ENTRIES',
+      `'${maxEntries}' is not a number of entries (1-9999999)`,
+    );
+
   const config: Config = {
     port: httpPort,
     host,
@@ -182,6 +197,7 @@ export function loadConfig(
     store,
     mllpPort: port('FERRY_MLLP_PORT', get('FERRY_MLLP_PORT') ?? '2575'),
     maxBodyBytes: bytes('FERRY_MAX_BODY', get('FERRY_MAX_BODY') ?? '16mb'),
+    maxBundleEntries: Number(maxEntries),
     logLevel: logLevel as Config['logLevel'],
     shutdownGraceSeconds: Number(grace),
   };

@@ -57,7 +57,13 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
   const store = openStore(config);
   const ctx: ServiceContext = { store, baseUrl: config.baseUrl, log, now: () => new Date() };
   const metadata = capabilityStatement({ baseUrl: config.baseUrl, version: packageVersion(), started });
-  const app = createApp({ ctx, metadata, maxBodyBytes: config.maxBodyBytes, log });
+  const app = createApp({
+    ctx,
+    metadata,
+    maxBodyBytes: config.maxBodyBytes,
+    maxBundleEntries: config.maxBundleEntries,
+    log,
+  });
   const server: Server = tls ? createHttpsServer(tls, app) : createHttpServer(app);
   server.keepAliveTimeout = 65_000;
 

@@ -11,6 +11,7 @@ export interface AppDeps {
   ctx: ServiceContext;
   metadata: CapabilityStatement;
   maxBodyBytes: number;
+  maxBundleEntries: number;
   log: Logger;
 }
 
@@ -19,7 +20,7 @@ export interface AppDeps {
  * the error handler that turns every failure into an OperationOutcome. Kept short on purpose:
  * each middleware here runs on every request.
  */
-export function createApp({ ctx, metadata, maxBodyBytes, log }: AppDeps): Express {
+export function createApp({ ctx, metadata, maxBodyBytes, maxBundleEntries, log }: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // versions carry their own ETag (R4 http.html#versioning)
@@ -37,7 +38,7 @@ export function createApp({ ctx, metadata, maxBodyBytes, log }: AppDeps): Expres
       res.status(503).json({ status: 'store unreachable' });
     }
   });
-  app.use('/fhir', fhirRoutes(ctx, metadata, maxBodyBytes));
+  app.use('/fhir', fhirRoutes(ctx, metadata, { maxBodyBytes, maxBundleEntries }));
   app.use(unknownRoute);
   app.use(errorHandler());
   return app;

@@ -8,6 +8,7 @@ import {
   conditionalPatch,
   conditionalUpdate,
 } from '../service/conditional.js';
+import { processBundle } from '../service/bundle.js';
 import { createResource } from '../service/create.js';
 import { deleteResource } from '../service/delete.js';
 import { history } from '../service/history.js';
@@ -19,8 +20,18 @@ import type { CapabilityStatement } from 'fhir/r4.js';
 import { fhirJsonTypes, jsonBody, jsonPatchTypes } from './body.js';
 import { rejectMethod } from './errors.js';
 import { assertContentType } from './negotiate.js';
-import { sendJson, sendOutcome, sendVersion, sendWriteResult, setVersionHeaders } from './respond.js';
+import {
+  preferReturn,
+  sendJson,
+  sendOutcome,
+  sendVersion,
+  sendWriteResult,
+  setVersionHeaders,
+} from './respond.js';
 import { informational } from '../errors.js';
+
+/** JSON Patch, or FHIRPath Patch as a Parameters resource (R4 http.html#patch). */
+const patchTypes = [...jsonPatchTypes, ...fhirJsonTypes];
 
 const param = (req: Request, name: string): string => String(req.params[name]);
 
@@ -72,9 +83,13 @@ function notModified(req: Request, versionId: number, lastUpdated: string): bool
  * The FHIR REST route table (R4 http.html). Each handler translates HTTP to one service call
  * and back; the interactions themselves live in service/.
  */
-export function fhirRoutes(ctx: ServiceContext, metadata: CapabilityStatement, maxBodyBytes: number): Router {
+export function fhirRoutes(
+  ctx: ServiceContext,
+  metadata: CapabilityStatement,
+  limits: { maxBodyBytes: number; maxBundleEntries: number },
+): Router {
   const router = express.Router({ caseSensitive: true, strict: false });
-  const body = express.raw({ type: () => true, limit: maxBodyBytes });
+  const body = express.raw({ type: () => true, limit: limits.maxBodyBytes });
   router.use((req, res, next) => {
     res.locals.mount = req.baseUrl;
     next();
@@ -122,7 +137,14 @@ export function fhirRoutes(ctx: ServiceContext, metadata: CapabilityStatement, m
   router
     .route('/')
     .get((req, res) => search(req, res, undefined))
-    .all(rejectMethod(['GET']));
+    .post(body, async (req, res) => {
+      const bundle = await processBundle(ctx, jsonBody(req, fhirJsonTypes), {
+        maxEntries: limits.maxBundleEntries,
+        prefer: preferReturn(req, 'minimal'),
+      });
+      sendJson(req, res, 200, bundle);
+    })
+    .all(rejectMethod(['GET', 'POST']));
   router
     .route('/_search')
     .post(body, (req, res) => search(req, res, undefined))
@@ -187,7 +209,7 @@ export function fhirRoutes(ctx: ServiceContext, metadata: CapabilityStatement, m
         ctx,
         param(req, 'type'),
         param(req, 'id'),
-        jsonBody(req, jsonPatchTypes),
+        jsonBody(req, patchTypes),
         {
           ifMatch: ifMatch(req),
         },
@@ -243,7 +265,7 @@ export function fhirRoutes(ctx: ServiceContext, metadata: CapabilityStatement, m
       const result = await conditionalPatch(
         ctx,
         param(req, 'type'),
-        jsonBody(req, jsonPatchTypes),
+        jsonBody(req, patchTypes),
         queryPairs(req),
         {
           ifMatch: ifMatch(req),

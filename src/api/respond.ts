@@ -71,15 +71,16 @@ export function sendVersion(req: Request, res: Response, status: number, version
 
 type PreferReturn = 'minimal' | 'representation' | 'OperationOutcome';
 
-/** Reads `Prefer: return=…` (R4 http.html#ops); representation when absent or unknown. */
-export function preferReturn(req: Request): PreferReturn {
+/** Reads `Prefer: return=…` (R4 http.html#ops); `fallback` (representation) when absent or unknown. */
+export function preferReturn(req: Request, fallback: PreferReturn = 'representation'): PreferReturn {
   const header = req.headers.prefer ?? '';
   const prefer = Array.isArray(header) ? header.join(',') : header;
   const m = /(?:^|[,;\s])return\s*=\s*"?(minimal|representation|OperationOutcome)"?/i.exec(prefer);
   const value = m?.[1]?.toLowerCase();
   if (value === 'minimal') return 'minimal';
   if (value === 'operationoutcome') return 'OperationOutcome';
-  return 'representation';
+  if (value === 'representation') return 'representation';
+  return fallback;
 }
 
 /** Answers a create/update/patch as R4 http.html asks: status, Location, ETag, Prefer. */

@@ -69,12 +69,17 @@ export function capabilityStatement(facts: ServerFacts): CapabilityStatement {
     implementation: { description: 'Ferry FHIR R4 gateway', url: facts.baseUrl },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
-    patchFormat: ['application/json-patch+json'],
+    patchFormat: ['application/json-patch+json', 'application/fhir+json'],
     rest: [
       {
         mode: 'server',
         resource: restResourceTypes().map(resource),
-        interaction: [{ code: 'history-system' }, { code: 'search-system' }],
+        interaction: [
+          { code: 'transaction' },
+          { code: 'batch' },
+          { code: 'history-system' },
+          { code: 'search-system' },
+        ],
         searchParam: [
           { name: '_id', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
           {

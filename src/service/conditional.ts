@@ -1,14 +1,14 @@
 import type { Resource } from 'fhir/r4.js';
 import { badRequest, FhirError, outcome, preconditionFailed } from '../errors.js';
 import { newId } from '../fhir/ids.js';
-import { RecordExistsError, type StoredVersion } from '../store/store.js';
+import { RecordExistsError, type RecordWrite, type StoredVersion } from '../store/store.js';
 import type { ServiceContext } from './context.js';
 import { assertBodyType, assertResourceType } from './guards.js';
 import { patchResource } from './patch.js';
 import type { ParsedSearch } from '../search/parse-query.js';
 import { parseFor } from './search.js';
 import { putVersion, type WriteOptions } from './update.js';
-import { assertValid, commit, versionWrite, withRetry, type WriteResult } from './write-path.js';
+import { commit, prepareVersion, versionWrite, withRetry, type WriteResult } from './write-path.js';
 
 /** Most resources one conditional delete removes (R4 http.html#3.1.0.7.1, "multiple" mode). */
 export const maxConditionalDeletes = 100;
@@ -66,6 +66,45 @@ const existing = (v: StoredVersion): WriteResult => ({
   unchanged: true,
 });
 
+/** How conditional-create criteria resolved: to the one existing match, or to a claimed new id. */
+export type CreateClaim =
+  | { existing: StoredVersion; key: string }
+  | { existing?: undefined; id: string; key: string; record: RecordWrite };
+
+/**
+ * Resolves `If-None-Exist` criteria: the one matching resource, or a new id with the claim
+ * record that must be written in the same transaction as the resource (412 when several match).
+ * The claim is read before searching: a creator that commits in between is then either seen by
+ * the search, or makes the claim's compare-and-set fail. Matches in `deleted` (Type/id, being
+ * deleted by the same transaction) do not count.
+ */
+export async function claimConditionalCreate(
+  ctx: ServiceContext,
+  type: string,
+  criteria: [string, string][],
+  deleted: ReadonlySet<string> = new Set(),
+): Promise<CreateClaim> {
+  const parsed = parseCriteria(ctx, type, criteria);
+  const key = criteriaKey(type, parsed);
+  const claim = await ctx.store.getRecord<{ id: string }>(claimNamespace, key);
+  const found = await matches(ctx, parsed, 2 + deleted.size);
+  const [first, second] = found.filter((v) => !deleted.has(`${type}/${v.id}`));
+  if (second) throw preconditionFailed(`If-None-Exist matches more than one ${type}`);
+  if (first) return { existing: first, key };
+  const id = newId();
+  const expiresAt = Date.now() + claimMillis;
+  // no match but a claim: its resource was deleted or changed since, so the claim is stale
+  const record: RecordWrite = claim
+    ? { namespace: claimNamespace, key, value: { id }, expectValue: claim, expiresAt }
+    : { namespace: claimNamespace, key, value: { id }, ifAbsent: true, expiresAt };
+  return { id, key, record };
+}
+
+/** The normal form of conditional criteria ("the same condition"), e.g. to spot repeats in a Bundle. */
+export function conditionKey(ctx: ServiceContext, type: string, criteria: [string, string][]): string {
+  return criteriaKey(type, parseCriteria(ctx, type, criteria));
+}
+
 /**
  * R4 http.html#ccreate (`If-None-Exist`): creates unless the criteria match. One match answers
  * that resource (200, nothing written); several are a 412. Two concurrent creates with the same
@@ -81,26 +120,20 @@ export async function conditionalCreate(
   assertResourceType(type);
   assertBodyType(body, type);
   for (let attempt = 0; attempt < 5; attempt++) {
-    // Read the claim before searching: a creator that commits in between is then either seen by
-    // the search, or makes our compare-and-set on the claim fail.
-    const parsed = parseCriteria(ctx, type, criteria);
-    const key = criteriaKey(type, parsed);
-    const claim = await ctx.store.getRecord<{ id: string }>(claimNamespace, key);
-    const [first, second] = await matches(ctx, parsed, 2);
-    if (second) throw preconditionFailed(`If-None-Exist matches more than one ${type}`);
-    if (first) return existing(first);
-    const id = newId();
-    const resource: Resource = { ...body, id };
-    assertValid(resource);
-    const write = versionWrite(ctx, type, id, undefined, ctx.now().toISOString(), resource);
-    const expiresAt = Date.now() + claimMillis;
-    // no match but a claim: its resource was deleted or changed since, so the claim is stale
-    const record = claim
-      ? { namespace: claimNamespace, key, value: { id }, expectValue: claim, expiresAt }
-      : { namespace: claimNamespace, key, value: { id }, ifAbsent: true, expiresAt };
+    const claim = await claimConditionalCreate(ctx, type, criteria);
+    if (claim.existing) return existing(claim.existing);
+    const resource: Resource = { ...body, id: claim.id };
+    const { write, result } = prepareVersion(
+      ctx,
+      type,
+      claim.id,
+      undefined,
+      resource,
+      ctx.now().toISOString(),
+    );
     try {
-      await commit(ctx, [write], false, [record]);
-      return { version: write, created: true };
+      await commit(ctx, write ? [write] : [], false, [claim.record]);
+      return result;
     } catch (error) {
       if (!(error instanceof RecordExistsError)) throw error;
       // another create with these criteria committed first: search again and answer its resource
@@ -110,6 +143,58 @@ export async function conditionalCreate(
     409,
     outcome([{ severity: 'error', code: 'conflict', diagnostics: 'Concurrent conditional creates; retry' }]),
   );
+}
+
+/**
+ * The id a conditional update writes (R4 http.html#cond-update): the one match's, else the
+ * body's or a new one; 412 when several match, 400 when the body names another id than the match.
+ */
+export async function conditionalUpdateTarget(
+  ctx: ServiceContext,
+  type: string,
+  body: Resource,
+  criteria: [string, string][],
+): Promise<string> {
+  const [first, second] = await matches(ctx, parseCriteria(ctx, type, criteria), 2);
+  if (second) throw preconditionFailed(`The criteria match more than one ${type}`);
+  if (first && body.id !== undefined && body.id !== first.id) {
+    throw badRequest(
+      `The resource id '${body.id}' is not the id of the matching ${type} ('${first.id}')`,
+      'id',
+    );
+  }
+  return first?.id ?? body.id ?? newId();
+}
+
+/** The id of the one resource conditional criteria match: 404 for none, 412 for several. */
+export async function conditionalTarget(
+  ctx: ServiceContext,
+  type: string,
+  criteria: [string, string][],
+): Promise<string> {
+  const [first, second] = await matches(ctx, parseCriteria(ctx, type, criteria), 2);
+  if (second) throw preconditionFailed(`The criteria match more than one ${type}`);
+  if (!first)
+    throw new FhirError(
+      404,
+      outcome([{ severity: 'error', code: 'not-found', diagnostics: `No ${type} matches the criteria` }]),
+    );
+  return first.id;
+}
+
+/** The resources conditional-delete criteria match; 412 beyond maxConditionalDeletes. */
+export async function conditionalDeleteTargets(
+  ctx: ServiceContext,
+  type: string,
+  criteria: [string, string][],
+): Promise<StoredVersion[]> {
+  const found = await matches(ctx, parseCriteria(ctx, type, criteria), maxConditionalDeletes + 1);
+  if (found.length > maxConditionalDeletes) {
+    throw preconditionFailed(
+      `The criteria match more than ${maxConditionalDeletes} ${type} resources; narrow them`,
+    );
+  }
+  return found;
 }
 
 /**
@@ -125,15 +210,7 @@ export async function conditionalUpdate(
 ): Promise<WriteResult> {
   assertResourceType(type);
   assertBodyType(body, type);
-  const [first, second] = await matches(ctx, parseCriteria(ctx, type, criteria), 2);
-  if (second) throw preconditionFailed(`The criteria match more than one ${type}`);
-  if (first && body.id !== undefined && body.id !== first.id) {
-    throw badRequest(
-      `The resource id '${body.id}' is not the id of the matching ${type} ('${first.id}')`,
-      'id',
-    );
-  }
-  const id = first?.id ?? body.id ?? newId();
+  const id = await conditionalUpdateTarget(ctx, type, body, criteria);
   return putVersion(ctx, type, id, () => ({ ...body, id }), options);
 }
 
@@ -146,14 +223,7 @@ export async function conditionalPatch(
   options: WriteOptions = {},
 ): Promise<WriteResult> {
   assertResourceType(type);
-  const [first, second] = await matches(ctx, parseCriteria(ctx, type, criteria), 2);
-  if (second) throw preconditionFailed(`The criteria match more than one ${type}`);
-  if (!first)
-    throw new FhirError(
-      404,
-      outcome([{ severity: 'error', code: 'not-found', diagnostics: `No ${type} matches the criteria` }]),
-    );
-  return patchResource(ctx, type, first.id, body, options);
+  return patchResource(ctx, type, await conditionalTarget(ctx, type, criteria), body, options);
 }
 
 /**
@@ -167,12 +237,7 @@ export async function conditionalDelete(
 ): Promise<StoredVersion[]> {
   assertResourceType(type);
   return withRetry(async () => {
-    const found = await matches(ctx, parseCriteria(ctx, type, criteria), maxConditionalDeletes + 1);
-    if (found.length > maxConditionalDeletes) {
-      throw preconditionFailed(
-        `The criteria match more than ${maxConditionalDeletes} ${type} resources; narrow them`,
-      );
-    }
+    const found = await conditionalDeleteTargets(ctx, type, criteria);
     const now = ctx.now().toISOString();
     const writes = found.map((current) => versionWrite(ctx, type, current.id, current, now));
     if (writes.length > 0) await commit(ctx, writes, false);

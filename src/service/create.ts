@@ -1,7 +1,7 @@
 import { newId } from '../fhir/ids.js';
 import type { ServiceContext } from './context.js';
 import { assertBodyType, assertResourceType } from './guards.js';
-import { assertValid, commit, versionWrite, type WriteResult } from './write-path.js';
+import { commit, prepareVersion, type WriteResult } from './write-path.js';
 import type { Resource } from 'fhir/r4.js';
 
 /**
@@ -13,8 +13,7 @@ export async function createResource(ctx: ServiceContext, type: string, body: un
   assertBodyType(body, type);
   const id = newId();
   const resource: Resource = { ...body, id };
-  assertValid(resource);
-  const write = versionWrite(ctx, type, id, undefined, ctx.now().toISOString(), resource);
-  await commit(ctx, [write], false);
-  return { version: write, created: true };
+  const { write, result } = prepareVersion(ctx, type, id, undefined, resource, ctx.now().toISOString());
+  if (write) await commit(ctx, [write], false);
+  return result;
 }

@@ -3,7 +3,7 @@ import { badRequest, preconditionFailed } from '../errors.js';
 import type { StoredVersion } from '../store/store.js';
 import type { ServiceContext } from './context.js';
 import { assertBodyType, assertId, assertResourceType } from './guards.js';
-import { assertValid, commit, sameContent, versionWrite, withRetry, type WriteResult } from './write-path.js';
+import { commit, prepareVersion, withRetry, type WriteResult } from './write-path.js';
 
 export interface WriteOptions {
   /** The version the client expects to replace (If-Match). */
@@ -34,25 +34,23 @@ export async function putVersion(
   return withRetry(async () => {
     const current = await ctx.store.readCurrent(type, id);
     checkIfMatch(current, options.ifMatch);
-    const resource = next(current);
-    assertValid(resource);
-    if (current && sameContent(current, resource)) {
-      return {
-        version: current,
-        created: false,
-        unchanged: true,
-      };
-    }
-    const write = versionWrite(ctx, type, id, current, ctx.now().toISOString(), resource);
-    await commit(ctx, [write], options.ifMatch !== undefined);
-    return {
-      version: write,
-      created: !current || current.deleted,
-    };
+    const prepared = prepareVersion(ctx, type, id, current, next(current), ctx.now().toISOString());
+    if (prepared.write) await commit(ctx, [prepared.write], options.ifMatch !== undefined);
+    return prepared.result;
   });
 }
 
 /** R4 http.html#update: the body's id must equal the URL's id. */
+export function assertUpdateBody(type: string, id: string, body: unknown): asserts body is Resource {
+  assertResourceType(type);
+  assertId(id, type);
+  assertBodyType(body, type);
+  if (body.id === undefined) throw badRequest('The resource must carry the id given in the URL', 'id');
+  if (body.id !== id)
+    throw badRequest(`The resource id '${body.id}' does not match the URL id '${id}'`, 'id');
+}
+
+/** R4 http.html#update (and update-as-create). */
 export async function updateResource(
   ctx: ServiceContext,
   type: string,
@@ -60,11 +58,6 @@ export async function updateResource(
   body: unknown,
   options: WriteOptions = {},
 ): Promise<WriteResult> {
-  assertResourceType(type);
-  assertId(id, type);
-  assertBodyType(body, type);
-  if (body.id === undefined) throw badRequest('The resource must carry the id given in the URL', 'id');
-  if (body.id !== id)
-    throw badRequest(`The resource id '${body.id}' does not match the URL id '${id}'`, 'id');
+  assertUpdateBody(type, id, body);
   return putVersion(ctx, type, id, () => body, options);
 }

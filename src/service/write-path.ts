@@ -79,6 +79,34 @@ export function versionWrite(
   return write;
 }
 
+/** A resource's next version, validated and indexed but not yet committed. */
+export interface PreparedVersion {
+  /** What to write; absent when the content equals the current version (nothing to write). */
+  write?: VersionWrite;
+  result: WriteResult;
+}
+
+/**
+ * Validates `resource` and prepares it as the version after `current` (the first when there is
+ * none, or when the current one is a deletion). Equal content prepares no write (R4 lets a server
+ * keep the version when nothing changed). Every door prepares versions here.
+ */
+export function prepareVersion(
+  ctx: ServiceContext,
+  type: string,
+  id: string,
+  current: StoredVersion | undefined,
+  resource: Resource,
+  lastUpdated: string,
+): PreparedVersion {
+  assertValid(resource);
+  if (current && sameContent(current, resource)) {
+    return { result: { version: current, created: false, unchanged: true } };
+  }
+  const write = versionWrite(ctx, type, id, current, lastUpdated, resource);
+  return { write, result: { version: write, created: !current || current.deleted } };
+}
+
 /** Content equality ignoring the server-maintained meta.versionId and meta.lastUpdated. */
 export function sameContent(current: StoredVersion, next: Resource): boolean {
   if (current.deleted || current.json === undefined) return false;

@@ -1,0 +1,97 @@
+import type { Bundle, BundleEntry } from 'fhir/r4.js';
+import { badRequest, FhirError, tooLarge } from '../errors.js';
+import { StoreUnavailableError } from '../store/store.js';
+import { errorEntry, executeEntry, statusText, type ReturnPreference } from './bundle-entry.js';
+import { parseEntry, type ParsedEntry } from './bundle-request.js';
+import type { ServiceContext } from './context.js';
+import { entryError, processTransaction } from './transaction.js';
+
+export interface BundleOptions {
+  /** Most entries one Bundle may hold (413 beyond). */
+  maxEntries: number;
+  /** What a written entry's response carries (the request's `Prefer: return=`). */
+  prefer: ReturnPreference;
+}
+
+/**
+ * R4 http.html#transaction, `POST [base]` with a batch or transaction Bundle: answers a
+ * batch-response or transaction-response with one entry per request entry, in request order.
+ */
+export async function processBundle(
+  ctx: ServiceContext,
+  body: unknown,
+  options: BundleOptions,
+): Promise<Bundle> {
+  if (
+    body === null ||
+    typeof body !== 'object' ||
+    (body as { resourceType?: unknown }).resourceType !== 'Bundle'
+  ) {
+    throw badRequest('POST to the base takes a Bundle of type batch or transaction', 'resourceType');
+  }
+  const bundle = body as Bundle;
+  if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
+    throw badRequest(
+      `A Bundle of type '${((bundle.type as string | undefined) ?? 'none').slice(0, 40)}' is not processed here: only batch and transaction are; POST it to /Bundle to store it`,
+      'Bundle.type',
+    );
+  }
+  const entries = bundle.entry ?? [];
+  if (!Array.isArray(entries)) throw badRequest('Bundle.entry must be a list', 'Bundle.entry');
+  if (entries.length > options.maxEntries) {
+    throw tooLarge(`The Bundle has ${entries.length} entries; at most ${options.maxEntries} are accepted`);
+  }
+  if (bundle.type === 'batch') return processBatch(ctx, entries, options.prefer);
+  const parsed = entries.map((entry, n) => {
+    try {
+      return parseEntry(entry, n, ctx.baseUrl);
+    } catch (error) {
+      throw entryError(n, error);
+    }
+  });
+  return processTransaction(ctx, parsed, options.prefer);
+}
+
+/**
+ * R4 http.html#brules: each entry on its own, in order; a failure becomes that entry's response
+ * and does not affect the others. A store outage fails the whole request (nothing could succeed).
+ */
+async function processBatch(
+  ctx: ServiceContext,
+  entries: BundleEntry[],
+  prefer: ReturnPreference,
+): Promise<Bundle> {
+  const responses: BundleEntry[] = [];
+  for (const [n, entry] of entries.entries()) {
+    let parsed: ParsedEntry | undefined;
+    try {
+      parsed = parseEntry(entry, n, ctx.baseUrl);
+      const response = await executeEntry(ctx, parsed.request, prefer);
+      if (parsed.method === 'HEAD') delete response.resource;
+      responses.push(response);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      if (error instanceof FhirError) {
+        responses.push(errorEntry(error));
+        continue;
+      }
+      ctx.log.error('bundle.entry_failed', {
+        entry: n,
+        error: error instanceof Error ? error.name : typeof error,
+        message: error instanceof Error ? error.message : undefined,
+      });
+      responses.push({
+        response: {
+          status: statusText(500),
+          outcome: {
+            resourceType: 'OperationOutcome',
+            issue: [
+              { severity: 'error', code: 'exception', diagnostics: 'Internal error; see the server log' },
+            ],
+          },
+        },
+      });
+    }
+  }
+  return { resourceType: 'Bundle', type: 'batch-response', entry: responses };
+}
