@@ -1,5 +1,5 @@
 import express, { type Request, type Response, type Router } from 'express';
-import { badRequest } from '../errors.js';
+import { badRequest, unsupportedMediaType } from '../errors.js';
 import { parseETag } from '../fhir/ids.js';
 import type { ServiceContext } from '../service/context.js';
 import {
@@ -12,6 +12,7 @@ import { processBundle } from '../service/bundle.js';
 import { createResource } from '../service/create.js';
 import { deleteResource } from '../service/delete.js';
 import { history } from '../service/history.js';
+import { isFhirPathPatch } from '../service/fhirpath-patch.js';
 import { patchResource } from '../service/patch.js';
 import { readResource, vreadResource } from '../service/read.js';
 import { searchResources } from '../service/search.js';
@@ -32,6 +33,17 @@ import { informational } from '../errors.js';
 
 /** JSON Patch, or FHIRPath Patch as a Parameters resource (R4 http.html#patch). */
 const patchTypes = [...jsonPatchTypes, ...fhirJsonTypes];
+
+/** A PATCH body: JSON Patch as application/json-patch+json, FHIRPath Patch as a FHIR Parameters. */
+function patchBody(req: Request): unknown {
+  const patch = jsonBody(req, patchTypes);
+  if (req.is(jsonPatchTypes) === false && !isFhirPathPatch(patch)) {
+    throw unsupportedMediaType(
+      'A FHIR-typed PATCH body must be a FHIRPath Patch Parameters; send JSON Patch as application/json-patch+json',
+    );
+  }
+  return patch;
+}
 
 const param = (req: Request, name: string): string => String(req.params[name]);
 
@@ -205,15 +217,9 @@ export function fhirRoutes(
       sendWriteResult(req, res, result, 'update');
     })
     .patch(body, async (req, res) => {
-      const result = await patchResource(
-        ctx,
-        param(req, 'type'),
-        param(req, 'id'),
-        jsonBody(req, patchTypes),
-        {
-          ifMatch: ifMatch(req),
-        },
-      );
+      const result = await patchResource(ctx, param(req, 'type'), param(req, 'id'), patchBody(req), {
+        ifMatch: ifMatch(req),
+      });
       sendWriteResult(req, res, result, 'patch');
     })
     .delete(async (req: Request, res: Response) => {
@@ -262,15 +268,9 @@ export function fhirRoutes(
       sendWriteResult(req, res, result, 'conditional update');
     })
     .patch(body, async (req, res) => {
-      const result = await conditionalPatch(
-        ctx,
-        param(req, 'type'),
-        jsonBody(req, patchTypes),
-        queryPairs(req),
-        {
-          ifMatch: ifMatch(req),
-        },
-      );
+      const result = await conditionalPatch(ctx, param(req, 'type'), patchBody(req), queryPairs(req), {
+        ifMatch: ifMatch(req),
+      });
       sendWriteResult(req, res, result, 'conditional patch');
     })
     .delete(async (req, res) => {

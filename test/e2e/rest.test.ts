@@ -202,6 +202,64 @@ describe('FHIR REST over HTTP', function () {
     });
   });
 
+  describe('FHIRPath Patch', () => {
+    it('applies a Parameters patch sent as application/fhir+json', async () => {
+      await server.fhir('/Patient/fp', { method: 'PUT', json: patient({ id: 'fp' }) });
+      const res = await server.fhir('/Patient/fp', {
+        method: 'PATCH',
+        json: {
+          resourceType: 'Parameters',
+          parameter: [
+            {
+              name: 'operation',
+              part: [
+                { name: 'type', valueCode: 'replace' },
+                { name: 'path', valueString: 'Patient.gender' },
+                { name: 'value', valueCode: 'male' },
+              ],
+            },
+            {
+              name: 'operation',
+              part: [
+                { name: 'type', valueCode: 'add' },
+                { name: 'path', valueString: 'Patient' },
+                { name: 'name', valueString: 'deceased' },
+                { name: 'value', valueBoolean: false },
+              ],
+            },
+          ],
+        },
+      });
+      assert.equal(res.status, 200);
+      const body = (await res.json()) as Patient;
+      assert.equal(body.gender, 'male');
+      assert.equal(body.deceasedBoolean, false);
+      assert.equal(body.meta?.versionId, '2');
+    });
+
+    it('answers 422 naming the operation when a path matches nothing to replace', async () => {
+      await server.fhir('/Patient/fp2', { method: 'PUT', json: patient({ id: 'fp2' }) });
+      const res = await server.fhir('/Patient/fp2', {
+        method: 'PATCH',
+        json: {
+          resourceType: 'Parameters',
+          parameter: [
+            {
+              name: 'operation',
+              part: [
+                { name: 'type', valueCode: 'replace' },
+                { name: 'path', valueString: 'Patient.deceasedBoolean' },
+                { name: 'value', valueBoolean: true },
+              ],
+            },
+          ],
+        },
+      });
+      assert.equal(res.status, 422);
+      assert.deepEqual((await outcomeOf(res)).issue[0]?.expression, ['Parameters.parameter[0]']);
+    });
+  });
+
   describe('history', () => {
     it('lists instance history newest first with request and response per entry', async () => {
       await server.fhir('/Patient/h1', { method: 'PUT', json: patient({ id: 'h1' }) });
