@@ -4,6 +4,7 @@ import { runSearchBench, type SearchShape } from './search-bench.js';
 import { completePatients, createWorkload, resourceKey } from './generate.js';
 import { createClient, type Client, type ClientKind, type Reply } from './http-client.js';
 import { createRng } from './prng.js';
+import { createdIn, entriesPerTransaction, transactionBody } from './transaction-bench.js';
 import { progress, quantile } from './report.js';
 
 /** The figures of one timed phase (creates or reads). */
@@ -22,6 +23,8 @@ export interface HttpRun {
   startupMs: number;
   creates: Phase;
   reads: Phase;
+  /** 100-entry transaction Bundles; `resources` counts the resources they created. */
+  transactions: Phase & { resources: number; resourcesPerSecond: number; clients: number };
   searches: SearchShape[];
   /** Server peak resident memory (VmHWM) in MB after the creates and at the end. */
   peakMbAfterCreates: number;
@@ -44,6 +47,9 @@ export interface HttpOptions {
   serverEnv?: Record<string, string>;
   /** Searches per shape after the reads (0: none). */
   searches?: number;
+  /** Transaction Bundles after the reads, and how many are sent at once. */
+  transactions: number;
+  transactionClients: number;
 }
 
 /** Requests sent before the timed phases (JIT, SQLite page cache, sockets); their creates are stored. */
@@ -127,7 +133,37 @@ async function phases(
   const peakMbAfterCreates = peakMemoryMb(pid);
   progress(`http: ${o.reads} reads with ${o.clients} clients`);
   const reads = await drive(o.clients, o.reads, o.seconds, get, found);
-  return { stored: o.stored, creates, reads, peakMbAfterCreates, peakMb: peakMemoryMb(pid) };
+  const transactions = await transactionPhase(client, o);
+  return { stored: o.stored, creates, reads, transactions, peakMbAfterCreates, peakMb: peakMemoryMb(pid) };
+}
+
+/** POST /fhir with 100-entry transactions of new patients' records (after one warm-up Bundle). */
+async function transactionPhase(client: Client, o: HttpOptions): Promise<HttpRun['transactions']> {
+  const bodies = Array.from({ length: o.transactions + 1 }, (_, t) => transactionBody(o.seed, 1_000_000, t));
+  let resources = 0;
+  const ok = (r: Reply): boolean => {
+    if (r.status !== 200) return false;
+    resources += createdIn(r.body);
+    return true;
+  };
+  await drive(1, 1, o.seconds, () => client.send('POST', '/fhir', bodies[o.transactions]), ok);
+  resources = 0;
+  progress(
+    `http: ${o.transactions} transactions of ${entriesPerTransaction} entries, ${o.transactionClients} at once`,
+  );
+  const phase = await drive(
+    o.transactionClients,
+    o.transactions,
+    o.seconds,
+    (i) => client.send('POST', '/fhir', bodies[i]),
+    ok,
+  );
+  return {
+    ...phase,
+    resources,
+    resourcesPerSecond: resources / phase.seconds,
+    clients: o.transactionClients,
+  };
 }
 
 /**

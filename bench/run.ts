@@ -4,6 +4,7 @@ import { runGeneratorBench } from './generator-bench.js';
 import { runHttpBench, warmup, type HttpRun } from './http-bench.js';
 import type { ClientKind } from './http-client.js';
 import { preload } from './preload.js';
+import { entriesPerTransaction } from './transaction-bench.js';
 import { fmt, printTable, progress, versus } from './report.js';
 import { runStoreBench } from './store-bench.js';
 import { makeTempDir, removeTempDir } from './temp-dirs.js';
@@ -103,6 +104,8 @@ async function httpSection(): Promise<SizeRun[]> {
         seconds: num('BENCH_PHASE_SECONDS', 20),
         serverEnv: cpuProfDir ? { NODE_OPTIONS: cpuProfileOptions(cpuProfDir) } : {},
         searches: num('BENCH_SEARCHES', 400),
+        transactions: num('BENCH_TRANSACTIONS', 200),
+        transactionClients: num('BENCH_TX_CLIENTS', 2),
       });
       runs.push({
         ...run,
@@ -111,7 +114,7 @@ async function httpSection(): Promise<SizeRun[]> {
         preloadSeconds,
         preloadPerSecond: rate,
       });
-      created += run.creates.requests + warmup.creates;
+      created += run.creates.requests + warmup.creates + run.transactions.resources + entriesPerTransaction;
       if (run.exitCode !== 0) throw new Error(`the server exited with ${String(run.exitCode)} on SIGTERM`);
     }
   } finally {
@@ -162,6 +165,20 @@ function printHttp(runs: SizeRun[]): void {
     ]),
   );
   console.log('peak MB: server VmHWM from /proc; each phase stops at its count or after BENCH_PHASE_SECONDS');
+  printTable(
+    `3d. Transactions: POST /fhir with ${entriesPerTransaction}-entry transaction Bundles (5 patients' records linked by urn:uuid); targets in brackets`,
+    ['size', 'bundles', 'at once', 'bundles/s', 'resources/s', 'p50 ms', 'p99 ms', 'failed'],
+    runs.map((r) => [
+      r.size,
+      r.transactions.requests,
+      r.transactions.clients,
+      fmt(r.transactions.perSecond, 1),
+      versus(r.transactions.resourcesPerSecond, '≥ 5,000'),
+      fmt(r.transactions.p50Ms, 1),
+      versus(r.transactions.p99Ms, '< 100', 1),
+      r.transactions.failed,
+    ]),
+  );
   for (const r of runs.filter((run) => run.searches.length > 0)) {
     printTable(
       `3c. Search over HTTP at ${r.size} stored, ${clients} clients, _count=20; targets: p99 < 20 ms (chain < 50 ms)`,
