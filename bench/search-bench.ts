@@ -20,7 +20,7 @@ const percentile = (sorted: number[], p: number): number =>
  * request asks something different (a random patient, a code, a month): token, reference,
  * date range, string prefix, each also sorted by -date, a two-level chain, _has and full text.
  */
-function shapes(patients: number): { name: string; path: (i: number) => string }[] {
+export function searchShapes(patients: number): { name: string; path: (i: number) => string }[] {
   const labs = ['2345-7', '3094-0', '2160-0', '2951-2', '2823-3', '718-7', '4544-3'];
   const patient = (i: number): string => `pat-${(i * 7919) % patients}`;
   const month = (i: number): string => `${2019 + (i % 6)}-${String(1 + (i % 12)).padStart(2, '0')}`;
@@ -83,7 +83,7 @@ export async function runSearchBench(
   secondsPerShape = 10,
 ): Promise<SearchShape[]> {
   const out: SearchShape[] = [];
-  for (const shape of shapes(Math.max(1, completePatients(resources)))) {
+  for (const shape of searchShapes(Math.max(1, completePatients(resources)))) {
     const times: number[] = [];
     let next = 0;
     let lastPageSize = 0;

@@ -260,6 +260,51 @@ export function describeSearchContract(name: string, harness: StoreHarness): voi
       assert.deepEqual(await obs({ kind: 'date', prefix: 'eq', low, high }), ['o1']);
     });
 
+    it('matches date bounds on one parameter against one value, long and open periods included', async () => {
+      const far = 8640000000000000;
+      await store.write({
+        versions: [
+          put('Encounter', 'open', [date('date', at('2020-05-01T00:00:00Z'), far)]),
+          put('Encounter', 'year', [date('date', at('2023-06-01T00:00:00Z'), at('2024-06-01T00:00:00Z'))]),
+          put('Encounter', 'inside', [date('date', at('2024-02-01T10:00:00Z'), at('2024-02-01T11:00:00Z'))]),
+          put('Encounter', 'edge', [date('date', at('2024-01-20T00:00:00Z'), at('2024-02-01T00:30:00Z'))]),
+          put('Encounter', 'before', [date('date', ...day('2024-01-10'))]),
+          put('Encounter', 'after', [date('date', ...day('2024-03-10'))]),
+          // neither of its two values falls in the range, though one is before and one after it
+          put('Encounter', 'split', [date('date', ...day('2024-01-05')), date('date', ...day('2024-03-05'))]),
+        ],
+      });
+      const enc = (...values: FilterValue[]): Promise<string[]> =>
+        ids(
+          store,
+          q(
+            ['Encounter'],
+            values.map((v) => f('date', 'date', [v])),
+          ),
+        );
+      assert.deepEqual(await enc(dt('ge', '2024-02-01'), dt('lt', '2024-02-03')), [
+        'edge',
+        'inside',
+        'open',
+        'year',
+      ]);
+      assert.deepEqual(await enc(dt('gt', '2024-01-31'), dt('le', '2024-02-01')), [
+        'edge',
+        'inside',
+        'open',
+        'year',
+      ]);
+      assert.deepEqual(await enc(dt('ge', '2024-03-01')), ['after', 'open', 'split', 'year']);
+      assert.deepEqual(await enc(dt('sa', '2024-01-31'), dt('eb', '2024-03-09')), ['inside', 'split']);
+      const [low, high] = day('2024-02-01');
+      assert.deepEqual(await enc({ kind: 'date', prefix: 'ap', low, high }), [
+        'edge',
+        'inside',
+        'open',
+        'year',
+      ]);
+    });
+
     it('compares quantities with their unit', async () => {
       const v = (prefix: 'gt' | 'lt' | 'eq', value: number): FilterValue => ({
         kind: 'quantity',

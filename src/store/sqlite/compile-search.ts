@@ -20,12 +20,106 @@ import {
   valuePredicate,
   type Sql,
 } from './sql-predicates.js';
+import { longSpan } from './schema.js';
 
 export { join, sql, type Sql } from './sql-predicates.js';
+
+type DateValue = Extract<FilterValue, { kind: 'date' }>;
+
+/**
+ * Date filters on one parameter, AND-ed, matched against one value of the resource: so
+ * `date=ge2021-03-01&date=lt2021-04-01` is a range that one date must fall in (the usual
+ * reading of R4 search.html#date, and what makes the pair one bounded index scan).
+ */
+export interface DateRange {
+  dateRange: true;
+  param: string;
+  values: DateValue[];
+}
+
+export type Condition = QueryFilter | DateRange;
+
+function isPlainDate(f: QueryFilter): f is Filter & { values: [DateValue] } {
+  if ('compartment' in f || 'sourceType' in f) return false;
+  const [value, more] = f.values;
+  return (
+    f.type === 'date' &&
+    f.modifier === undefined &&
+    f.chain === undefined &&
+    !f.param.startsWith('_') &&
+    value?.kind === 'date' &&
+    value.prefix !== 'ne' &&
+    more === undefined
+  );
+}
+
+/** Single-valued date filters grouped by parameter into DateRanges; the rest unchanged. */
+export function mergeDateRanges(filters: QueryFilter[]): Condition[] {
+  const ranges = new Map<string, DateRange>();
+  const out: Condition[] = [];
+  for (const f of filters) {
+    if (!isPlainDate(f)) {
+      out.push(f);
+      continue;
+    }
+    const range = ranges.get(f.param);
+    if (range) {
+      range.values.push(f.values[0]);
+      continue;
+    }
+    const created: DateRange = { dateRange: true, param: f.param, values: [f.values[0]] };
+    ranges.set(f.param, created);
+    out.push(created);
+  }
+  return out;
+}
+
+/**
+ * The instants a matching row must reach: `from` (its high end is at least this) and `to` (its
+ * low end is at most this), from the prefixes' predicates in rangePredicate.
+ */
+export function rangeBounds(values: DateValue[]): { from?: number; to?: number } {
+  let from: number | undefined;
+  let to: number | undefined;
+  const atLeast = (n: number): void => {
+    from = from === undefined ? n : Math.max(from, n);
+  };
+  const atMost = (n: number): void => {
+    to = to === undefined ? n : Math.min(to, n);
+  };
+  for (const v of values) {
+    const low = clamp(v.low);
+    const high = clamp(v.high);
+    switch (v.prefix) {
+      case 'eq':
+      case 'ap':
+        atLeast(low);
+        atMost(high);
+        break;
+      case 'gt':
+      case 'sa':
+        atLeast(high);
+        break;
+      case 'ge':
+        atLeast(low);
+        break;
+      case 'lt':
+      case 'eb':
+        atMost(low);
+        break;
+      case 'le':
+        atMost(high);
+        break;
+    }
+  }
+  return { ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) };
+}
 
 /** What compiling needs to know about the database: the pid of a (type, parameter) pair. */
 export interface CompileContext {
   pid(type: string, code: string): number | undefined;
+  /** The longest span of a date parameter's short rows (see schema.ts search_param.max_span). */
+  maxSpan(pid: number): number;
 }
 
 /** How a query's candidate rows are produced: a join from one filter's index, or the type scan. */
@@ -58,7 +152,8 @@ export class SearchCompiler {
   }
 
   /** The rows of `type` matching all filters, as alias `r`. */
-  plan(type: string, filters: QueryFilter[], r = 'r'): Plan {
+  plan(type: string, queryFilters: QueryFilter[], r = 'r'): Plan {
+    const filters = mergeDateRanges(queryFilters);
     const driverIndex = this.pickDriver(filters);
     const rest = filters.filter((_, i) => i !== driverIndex);
     // With a _has filter and no driver, the (type, id) key should drive from its id list; the
@@ -70,6 +165,20 @@ export class SearchCompiler {
     const deleted = hasHas || hasText ? `+${r}.deleted` : `${r}.deleted`;
     const where = join([sql(`${deleted} = 0`), ...rest.map((f) => this.condition(type, f, r))], ' AND ');
     const chosen = filters[driverIndex];
+    if (chosen && 'dateRange' in chosen) {
+      const d = this.alias('d');
+      const pid = this.ctx.pid(type, chosen.param);
+      const branches = pid === undefined ? never : this.dateRangeScan(chosen, d, pid);
+      return {
+        from: sql(
+          `idx_date ${d} JOIN resource_current ${r} ON ${r}.rid = ${d}.rid AND (${branches.text})`,
+          ...branches.params,
+        ),
+        where,
+        mayRepeat: true,
+        ridColumn: `${d}.rid`,
+      };
+    }
     if (chosen && 'compartment' in chosen) {
       const d = this.alias('d');
       const c = this.compartment(type, chosen, d);
@@ -138,8 +247,9 @@ export class SearchCompiler {
    * The filter whose index produces the fewest candidates, by the shape of its predicate:
    * equality on a token, reference or uri first, then string prefixes, then ranges.
    */
-  private pickDriver(filters: QueryFilter[]): number {
-    const rank = (f: QueryFilter): number => {
+  private pickDriver(filters: Condition[]): number {
+    const rank = (f: Condition): number => {
+      if ('dateRange' in f) return 3;
       if ('compartment' in f) return 6;
       if ('sourceType' in f) return 0;
       if (f.type === 'composite') return f.values.length === 1 && f.modifier === undefined ? 5 : 0;
@@ -182,8 +292,58 @@ export class SearchCompiler {
     );
   }
 
+  /** Every filter as one condition on alias `r` (date filters on one parameter as a range). */
+  conditions(type: string, filters: QueryFilter[], r: string): Sql {
+    return join(
+      mergeDateRanges(filters).map((f) => this.condition(type, f, r)),
+      ' AND ',
+    );
+  }
+
+  /**
+   * The rows of a DateRange on alias `d`: the short rows by a scan of (pid, low) bounded by the
+   * parameter's max_span, the long ones from idx_date_long, when both ends are known; otherwise
+   * one half-open scan.
+   */
+  private dateRangeScan(range: DateRange, d: string, pid: number): Sql {
+    const all = join(
+      range.values.map((v) => rangePredicate(v.prefix, `${d}.low`, `${d}.high`, clamp(v.low), clamp(v.high))),
+      ' AND ',
+    );
+    const { from, to } = rangeBounds(range.values);
+    if (from === undefined || to === undefined) return join([sql(`${d}.pid = ?`, pid), all], ' AND ');
+    return join(
+      [
+        join(
+          [sql(`${d}.pid = ? AND ${d}.low >= ? AND ${d}.low <= ?`, pid, from - longSpan, to), all],
+          ' AND ',
+        ),
+        // the literal must match idx_date_long's WHERE for SQLite to use that partial index
+        join(
+          [sql(`${d}.pid = ? AND ${d}.high - ${d}.low > ${longSpan} AND ${d}.low <= ?`, pid, to), all],
+          ' AND ',
+        ),
+      ],
+      ' OR ',
+    );
+  }
+
   /** A filter as a condition on alias `r`. */
-  condition(type: string, f: QueryFilter, r: string): Sql {
+  condition(type: string, f: Condition, r: string): Sql {
+    if ('dateRange' in f) {
+      const pid = this.ctx.pid(type, f.param);
+      if (pid === undefined) return never;
+      const x = this.alias('x');
+      const all = join(
+        f.values.map((v) => rangePredicate(v.prefix, `${x}.low`, `${x}.high`, clamp(v.low), clamp(v.high))),
+        ' AND ',
+      );
+      return sql(
+        `EXISTS (SELECT 1 FROM idx_date ${x} INDEXED BY idx_date_rid WHERE ${x}.rid = ${r}.rid AND ${x}.pid = ? AND (${all.text}))`,
+        pid,
+        ...all.params,
+      );
+    }
     if ('compartment' in f) {
       const x = this.alias('x');
       const c = this.compartment(type, f, x);

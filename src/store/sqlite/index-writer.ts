@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { IndexEntry } from '../../search/types.js';
+import { longSpan } from './schema.js';
 
 const tables = [
   'idx_token',
@@ -22,12 +23,18 @@ const clampInstant = (ms: number): number => Math.max(minInstant, Math.min(maxIn
  */
 export class IndexWriter {
   private readonly pids = new Map<string, number>();
+  /** max_span per pid as last read or written in this process (reset after a rollback). */
+  private readonly spans = new Map<number, number>();
   private readonly stmt;
 
   constructor(private readonly db: Database.Database) {
     this.stmt = {
       clear: tables.map((t) => db.prepare(`DELETE FROM ${t} WHERE rid = ?`)),
-      insertParam: db.prepare('INSERT OR IGNORE INTO search_param (type, code) VALUES (?, ?)'),
+      insertParam: db.prepare('INSERT OR IGNORE INTO search_param (type, code, max_span) VALUES (?, ?, 0)'),
+      selectSpan: db.prepare<[number], { max_span: number }>(
+        'SELECT max_span FROM search_param WHERE pid = ?',
+      ),
+      widenSpan: db.prepare('UPDATE search_param SET max_span = ? WHERE pid = ? AND max_span < ?'),
       selectParam: db.prepare<[string, string], { pid: number }>(
         'SELECT pid FROM search_param WHERE type = ? AND code = ?',
       ),
@@ -102,9 +109,31 @@ export class IndexWriter {
     if (narrative !== null || content !== null) this.stmt.text.run(rid, narrative, content);
   }
 
-  /** Forgets cached pids (after a rolled-back transaction may have dropped new ones). */
+  /** Forgets cached pids and spans (a rolled-back transaction may have dropped new ones). */
   resetCache(): void {
     this.pids.clear();
+    this.spans.clear();
+  }
+
+  /**
+   * The longest span of a parameter's short date rows, read from the database (another process
+   * writing the same store may have widened it).
+   */
+  maxSpan(pid: number): number {
+    return this.stmt.selectSpan.get(pid)?.max_span ?? longSpan;
+  }
+
+  /** Records a short date row's span; only the first row that exceeds the known maximum writes. */
+  private widenSpan(pid: number, span: number): void {
+    if (span > longSpan) return;
+    let known = this.spans.get(pid);
+    if (known === undefined) {
+      known = this.maxSpan(pid);
+      this.spans.set(pid, known);
+    }
+    if (span <= known) return;
+    this.stmt.widenSpan.run(span, pid, span);
+    this.spans.set(pid, span);
   }
 
   private insert(rid: number, type: string, e: IndexEntry, grp: number | null): void {
@@ -117,9 +146,13 @@ export class IndexWriter {
       case 'string':
         s.string.run(rid, pid, grp, e.normalized, e.exact);
         return;
-      case 'date':
-        s.date.run(rid, pid, grp, clampInstant(e.low), clampInstant(e.high));
+      case 'date': {
+        const low = clampInstant(e.low);
+        const high = clampInstant(e.high);
+        this.widenSpan(pid, high - low);
+        s.date.run(rid, pid, grp, low, high);
         return;
+      }
       case 'number':
         s.number.run(rid, pid, grp, e.value, e.low, e.high);
         return;

@@ -157,11 +157,12 @@ const shapes: Shape[] = [
       /^SEARCH d\d+ USING INDEX (idx_reference_inbound \(target_id=\? AND target_type=\? AND pid=\?\)|idx_reference_target \(pid=\? AND target_id=\?\))$/,
   },
   {
-    title: 'a date range from idx_date_high, the other bound checked per row',
+    title: 'a date range as one bounded scan of idx_date_low, long periods from idx_date_long',
     query: 'Observation?date=ge2024-02-01&date=lt2024-02-03',
-    // One-sided: `lt` bounds the low end and a Period's high end is open, so no single index range
-    // holds both bounds; the driver reads everything from the lower bound on.
-    driver: /^SEARCH d\d+ USING INDEX idx_date_high \(pid=\? AND high>\?\)$/,
+    // Both bounds hold on one value: short rows start within [from - 32 days, to], so idx_date_low
+    // is read between two bounds; rows spanning more (open Periods…) come from the partial index.
+    driver: /^SEARCH d\d+ USING INDEX idx_date_low \(pid=\? AND low>\? AND low<\?\)$/,
+    runs: [/d\d+\.high - d\d+\.low > 2764800000/],
   },
   {
     title: 'a date on one day from idx_date_low',
@@ -231,6 +232,15 @@ const shapes: Shape[] = [
     // By design: sortDriven walks the sort key's index in order and stops once the page is full,
     // so reading from the start of (pid) is the point, not a scan (no temp B-tree sorts it).
     allow: [/^SEARCH s USING INDEX idx_date_high \(pid=\?\)$/],
+    sortPath: 'sort-index',
+  },
+  {
+    title: 'a date range sorted by its own date along the date index, within the range only',
+    query: 'Observation?date=ge2024-01-15&date=lt2024-06-01&_sort=-date',
+    // the walk starts at the range's end (widened by max_span), not at the newest row; long rows
+    // that overlap the range come from idx_date_long and are merged in
+    driver:
+      /^SEARCH s USING INDEX (idx_date_high \(pid=\? AND high>\? AND high<\?\)|idx_date_long \(pid=\? AND low<\?\))$/,
     sortPath: 'sort-index',
   },
   {
@@ -363,7 +373,9 @@ describe('SQLite search query plans (no ANALYZE)', function () {
       );
 
       if (shape.sortPath === 'sort-index') {
-        const walk = pages.find((s) => / FROM idx_\w+ s JOIN resource_current r /.test(s.sql));
+        const walk = pages.find((s) =>
+          / FROM idx_\w+ s (?:INDEXED BY \w+ )?JOIN resource_current r /.test(s.sql),
+        );
         assert.ok(walk, `the sort index was not walked for ${shown()}`);
         // reading the index in order is the point: nothing may sort all candidates afterwards
         assert.ok(!walk.plan.some((row) => row.detail === 'USE TEMP B-TREE FOR ORDER BY'), shown());

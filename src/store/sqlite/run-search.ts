@@ -2,7 +2,17 @@ import type Database from 'better-sqlite3';
 import { badRequest } from '../../errors.js';
 import type { IncludeSpec, SearchQuery } from '../../search/types.js';
 import type { SearchPage, StoredVersion } from '../store.js';
-import { SearchCompiler, join, sql, type Plan, type Sql } from './compile-search.js';
+import {
+  SearchCompiler,
+  join,
+  mergeDateRanges,
+  rangeBounds,
+  sql,
+  type Plan,
+  type Sql,
+} from './compile-search.js';
+import { always } from './sql-predicates.js';
+import { longSpan } from './schema.js';
 import type { IndexWriter } from './index-writer.js';
 import { toVersion, type VersionColumns } from './rows.js';
 
@@ -77,7 +87,10 @@ interface Key {
 export function runSearch(db: Database.Database, index: IndexWriter, query: SearchQuery): SearchPage {
   if (query.types.length === 0)
     return { matches: [], included: [], ...(query.total === 'none' ? {} : { total: 0 }) };
-  const compiler = new SearchCompiler({ pid: (type, code) => index.existingPid(type, code) });
+  const compiler = new SearchCompiler({
+    pid: (type, code) => index.existingPid(type, code),
+    maxSpan: (pid) => index.maxSpan(pid),
+  });
   const only = query.types.length === 1 ? query.types[0] : undefined;
   const plan: Plan =
     only !== undefined
@@ -89,10 +102,7 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
               sql('r.deleted = 0'),
               join(
                 query.types.map((type) =>
-                  join(
-                    [sql('r.type = ?', type), ...query.filters.map((f) => compiler.condition(type, f, 'r'))],
-                    ' AND ',
-                  ),
+                  join([sql('r.type = ?', type), compiler.conditions(type, query.filters, 'r')], ' AND '),
                 ),
                 ' OR ',
               ),
@@ -144,7 +154,16 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
     estimate(db, plan) > sortInMemoryLimit &&
     (cursor === undefined || cursor[0] !== null)
   ) {
-    rows = sortDriven(db, compiler, only, query, keys, sortIndex, cursor);
+    rows = sortDriven(
+      db,
+      compiler,
+      only,
+      query,
+      keys,
+      sortIndex,
+      cursor,
+      walkBounds(index, query, sortIndex),
+    );
     if (rows.length <= query.count) {
       // then the resources that have no value for the sort key (NULLS LAST)
       const noValue = {
@@ -174,6 +193,22 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
     pageRows.map((r) => r.rid),
   );
   return page;
+}
+
+/** The bounds of a date range on the first sort key's own parameter, when it has both ends. */
+function walkBounds(
+  index: IndexWriter,
+  query: SearchQuery,
+  sortIndex: { table: string; pid: number },
+): WalkBounds | undefined {
+  const param = query.sort[0]?.param;
+  if (sortIndex.table !== 'idx_date' || param === undefined) return undefined;
+  for (const condition of mergeDateRanges(query.filters)) {
+    if (!('dateRange' in condition) || condition.param !== param) continue;
+    const { from, to } = rangeBounds(condition.values);
+    if (from !== undefined && to !== undefined) return { from, to, span: index.maxSpan(sortIndex.pid) };
+  }
+  return undefined;
 }
 
 interface PageRow {
@@ -230,10 +265,36 @@ function generic(
   return out;
 }
 
+/** A date range on the first sort key's parameter: the walk need only cover rows that can match. */
+interface WalkBounds {
+  from: number;
+  to: number;
+  /** The parameter's max_span: short rows within the range lie within these bounds widened by it. */
+  span: number;
+}
+
+/** Orders page rows as ORDER BY k0…kn (each ASC or DESC, NULLS LAST), rid. */
+function compareRows(keys: Key[]): (a: PageRow, b: PageRow) => number {
+  return (a, b) => {
+    for (const [i, key] of keys.entries()) {
+      const x = a.keys[i] as number | string | null;
+      const y = b.keys[i] as number | string | null;
+      if (x === y) continue;
+      if (x === null) return 1;
+      if (y === null) return -1;
+      const order = x < y ? -1 : 1;
+      return key.descending ? -order : order;
+    }
+    return a.rid - b.rid;
+  };
+}
+
 /**
  * A large sorted result: walk the first sort key's index in order and keep the rows whose other
  * filters hold (each a lookup by rid), stopping once the page is full — instead of sorting every
  * candidate. A resource with several values is met once per value; only its extreme counts.
+ * With a date range on the sort key, the walk covers only the range (short rows), and the long
+ * rows (open Periods…) that overlap it are read from idx_date_long and merged in.
  */
 function sortDriven(
   db: Database.Database,
@@ -243,6 +304,7 @@ function sortDriven(
   keys: Key[],
   sortIndex: { table: string; column: string; pid: number },
   cursor: unknown[] | undefined,
+  bounds?: WalkBounds,
 ): PageRow[] {
   const first = keys[0];
   if (!first) return [];
@@ -254,19 +316,37 @@ function sortDriven(
       `s.${column} = (SELECT ${first.descending ? 'MAX' : 'MIN'}(${column}) FROM ${table} INDEXED BY ${table}_rid ` +
         'WHERE rid = s.rid AND pid = s.pid)',
     ),
-    ...query.filters.map((f) => compiler.condition(type, f, 'r')),
+    compiler.conditions(type, query.filters, 'r'),
   ];
   if (cursor) conditions.push(after(driven, cursor));
-  const where = join(conditions, ' AND ');
   const select = driven.map((k, i) => sql(`${k.expr.text} AS k${i}`, ...k.expr.params));
   const order = [...driven.map((k, i) => `k${i} ${k.descending ? 'DESC' : 'ASC'}`), 'r.rid ASC'];
-  const text =
-    `SELECT r.rid AS rid${select.map((s) => `, ${s.text}`).join('')} FROM ${table} s JOIN resource_current r ON r.rid = s.rid ` +
-    `WHERE s.pid = ? AND ${where.text} ORDER BY ${order.join(', ')} LIMIT ?`;
   const limit = query.count + 1;
-  const rows = db
-    .prepare<unknown[], Record<string, unknown>>(text)
-    .all(...select.flatMap((s) => s.params), pid, ...where.params, limit * 2);
+  const walk = (source: string, range: Sql): Record<string, unknown>[] => {
+    const where = join([range, ...conditions], ' AND ');
+    const text =
+      `SELECT r.rid AS rid${select.map((x) => `, ${x.text}`).join('')} FROM ${source} JOIN resource_current r ON r.rid = s.rid ` +
+      `WHERE s.pid = ? AND ${where.text} ORDER BY ${order.join(', ')} LIMIT ?`;
+    return db
+      .prepare<unknown[], Record<string, unknown>>(text)
+      .all(...select.flatMap((x) => x.params), pid, ...where.params, limit * 2);
+  };
+  let rows: Record<string, unknown>[];
+  if (bounds && table === 'idx_date') {
+    const short =
+      column === 'high'
+        ? sql('s.high >= ? AND s.high <= ?', bounds.from, bounds.to + bounds.span)
+        : sql('s.low >= ? AND s.low <= ?', bounds.from - bounds.span, bounds.to);
+    rows = [
+      ...walk(`idx_date s INDEXED BY idx_date_${column}`, short),
+      ...walk(
+        'idx_date s INDEXED BY idx_date_long',
+        sql(`s.high - s.low > ${longSpan} AND s.low <= ? AND s.high >= ?`, bounds.to, bounds.from),
+      ),
+    ];
+  } else {
+    rows = walk(`${table} s`, always);
+  }
   const seen = new Set<number>();
   const out: PageRow[] = [];
   for (const row of rows) {
@@ -274,9 +354,8 @@ function sortDriven(
     if (seen.has(rid)) continue;
     seen.add(rid);
     out.push({ rid, keys: readKeys(row, driven.length) });
-    if (out.length === limit) break;
   }
-  return out;
+  return out.sort(compareRows(driven)).slice(0, limit);
 }
 
 /** The current versions of the given rids, in that order. */

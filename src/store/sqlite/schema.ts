@@ -5,6 +5,28 @@
  */
 export const schemaVersion = 1;
 
+/**
+ * Date index rows spanning more than this (32 days) are "long" and also kept in the partial
+ * index idx_date_long. Every other row overlapping [from, to] starts within [from - longSpan, to],
+ * which bounds a range scan on (pid, low): see SearchCompiler.dateRangeScan.
+ */
+export const longSpan = 2_764_800_000;
+
+/**
+ * Changes to a store written by an earlier Ferry, applied at open after schemaSql: each is
+ * idempotent and keeps every existing answer right.
+ */
+export const upgrades: { column: [table: string, column: string]; sql: string }[] = [
+  {
+    // stores made before max_span: measure it once from the rows already indexed
+    column: ['search_param', 'max_span'],
+    sql: `ALTER TABLE search_param ADD COLUMN max_span INTEGER NOT NULL DEFAULT 0;
+      UPDATE search_param SET max_span = m.span
+        FROM (SELECT pid, MAX(high - low) AS span FROM idx_date WHERE high - low <= ${longSpan} GROUP BY pid) m
+        WHERE m.pid = search_param.pid;`,
+  },
+];
+
 export const schemaSql = `
 CREATE TABLE IF NOT EXISTS resource_version (
   seq INTEGER PRIMARY KEY,
@@ -37,10 +59,13 @@ CREATE INDEX IF NOT EXISTS resource_current_type ON resource_current (type, dele
 -- pid names a (resource type, search parameter) pair, so one index serves each parameter.
 -- A composite parameter's combinations are stored as their components (parameter "code#i"),
 -- the components of one combination sharing a grp number.
+-- max_span: the longest (high - low) among the parameter's date rows that are not long, so a
+-- range search scans only rows starting within [from - max_span, to]; it only ever grows.
 CREATE TABLE IF NOT EXISTS search_param (
   pid INTEGER PRIMARY KEY,
   type TEXT NOT NULL,
   code TEXT NOT NULL,
+  max_span INTEGER NOT NULL DEFAULT 0,
   UNIQUE (type, code)
 );
 CREATE TABLE IF NOT EXISTS idx_token (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, system TEXT, code TEXT, text TEXT);
@@ -54,6 +79,7 @@ CREATE TABLE IF NOT EXISTS idx_date (rid INTEGER NOT NULL, pid INTEGER NOT NULL,
 CREATE INDEX IF NOT EXISTS idx_date_low ON idx_date (pid, low);
 CREATE INDEX IF NOT EXISTS idx_date_high ON idx_date (pid, high);
 CREATE INDEX IF NOT EXISTS idx_date_rid ON idx_date (rid, pid);
+CREATE INDEX IF NOT EXISTS idx_date_long ON idx_date (pid, low) WHERE high - low > ${longSpan};
 CREATE TABLE IF NOT EXISTS idx_number (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS idx_number_value ON idx_number (pid, value);
 CREATE INDEX IF NOT EXISTS idx_number_rid ON idx_number (rid, pid);
