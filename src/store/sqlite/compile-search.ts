@@ -120,7 +120,16 @@ export interface CompileContext {
   pid(type: string, code: string): number | undefined;
   /** The longest span of a date parameter's short rows (see schema.ts search_param.max_span). */
   maxSpan(pid: number): number;
+  /** How many rows a SELECT yields, counting no further than `limit`. */
+  count(query: Sql, limit: number): number;
 }
+
+/**
+ * A chain or _has whose inner query matches at most this many resources is answered from the
+ * list of their ids (driving by index); a larger one is checked per candidate instead (a
+ * correlated lookup), so a search stops as soon as its page is full.
+ */
+const smallInner = 2000;
 
 /** How a query's candidate rows are produced: a join from one filter's index, or the type scan. */
 export interface Plan {
@@ -135,6 +144,13 @@ export interface Plan {
    * an equality on (pid, value, rid) hands rows over in rid order and LIMIT stops early.
    */
   ridColumn: string;
+  /**
+   * True when, with many candidates, walking the type in rid order beats sorting them: the
+   * driver hands rows over out of rid order (a range, a prefix, several values, a chain's list).
+   * False for an equality on a (pid, value, rid) index (already in rid order, a page stops after
+   * `_count` rows), a compartment (its members are few) and the type walk itself.
+   */
+  walkable: boolean;
 }
 
 /**
@@ -144,6 +160,13 @@ export interface Plan {
  */
 export class SearchCompiler {
   private aliases = 0;
+  /**
+   * True once a condition was compiled as a per-candidate lookup through other resources (a
+   * broad chain or _has): counting every match is then as costly as the search itself.
+   */
+  costly = false;
+  /** Inner sizes already measured for this query (a filter may be asked about twice). */
+  private readonly small = new WeakMap<object, boolean>();
 
   constructor(private readonly ctx: CompileContext) {}
 
@@ -152,16 +175,18 @@ export class SearchCompiler {
   }
 
   /** The rows of `type` matching all filters, as alias `r`. */
-  plan(type: string, queryFilters: QueryFilter[], r = 'r'): Plan {
+  plan(type: string, queryFilters: QueryFilter[], r = 'r', walk = false): Plan {
     const filters = mergeDateRanges(queryFilters);
-    const driverIndex = this.pickDriver(filters);
+    const driverIndex = walk ? -1 : this.pickDriver(filters);
     const rest = filters.filter((_, i) => i !== driverIndex);
     // With a _has filter and no driver, the (type, id) key should drive from its id list; the
     // unary + keeps SQLite from walking the whole type through (type, deleted) instead.
     // Full-text matches likewise should drive by rid from the FTS index.
-    const hasHas = driverIndex < 0 && filters.some((f) => 'sourceType' in f);
+    const hasHas = !walk && driverIndex < 0 && filters.some((f) => 'sourceType' in f && this.smallHas(f));
     const hasText =
-      driverIndex < 0 && filters.some((f) => 'param' in f && (f.param === '_text' || f.param === '_content'));
+      !walk &&
+      driverIndex < 0 &&
+      filters.some((f) => 'param' in f && (f.param === '_text' || f.param === '_content'));
     const deleted = hasHas || hasText ? `+${r}.deleted` : `${r}.deleted`;
     const where = join([sql(`${deleted} = 0`), ...rest.map((f) => this.condition(type, f, r))], ' AND ');
     const chosen = filters[driverIndex];
@@ -177,6 +202,7 @@ export class SearchCompiler {
         where,
         mayRepeat: true,
         ridColumn: `${d}.rid`,
+        walkable: true,
       };
     }
     if (chosen && 'compartment' in chosen) {
@@ -190,6 +216,7 @@ export class SearchCompiler {
         where,
         mayRepeat: true,
         ridColumn: `${d}.rid`,
+        walkable: false,
       };
     }
     const driver = chosen as Filter | undefined;
@@ -199,8 +226,14 @@ export class SearchCompiler {
         value?.kind === 'composite' ? this.componentJoin(type, driver.param, value.components, r) : undefined;
       // a component never indexed: nothing can match
       return joined
-        ? { from: joined, where, mayRepeat: true, ridColumn: `${r}.rid` }
-        : { from: sql(`resource_current ${r}`), where: never, mayRepeat: false, ridColumn: `${r}.rid` };
+        ? { from: joined, where, mayRepeat: true, ridColumn: `${r}.rid`, walkable: true }
+        : {
+            from: sql(`resource_current ${r}`),
+            where: never,
+            mayRepeat: false,
+            ridColumn: `${r}.rid`,
+            walkable: false,
+          };
     }
     if (driver) {
       const table = this.tableFor(driver);
@@ -222,6 +255,7 @@ export class SearchCompiler {
         where,
         mayRepeat: true,
         ridColumn: `${d}.rid`,
+        walkable: !this.ridOrderedDriver(driver),
       };
     }
     return {
@@ -229,7 +263,19 @@ export class SearchCompiler {
       where: join([sql(`${hasText && !hasHas ? '+' : ''}${r}.type = ?`, type), where], ' AND '),
       mayRepeat: false,
       ridColumn: `${r}.rid`,
+      walkable: false,
     };
+  }
+
+  /** One equality on an index whose columns end in rid: its rows come in rid order. */
+  private ridOrderedDriver(f: Filter): boolean {
+    const [value, more] = f.values;
+    if (more !== undefined || f.chain !== undefined || f.modifier !== undefined || value === undefined)
+      return false;
+    if (f.type === 'token') return value.kind === 'token' && value.code !== undefined;
+    if (f.type === 'reference')
+      return value.kind === 'reference' && value.url === undefined && value.targetId !== undefined;
+    return f.type === 'uri';
   }
 
   /** `SELECT <column> FROM …` of the rows matching, for use inside IN (…). */
@@ -254,7 +300,7 @@ export class SearchCompiler {
       if ('sourceType' in f) return 0;
       if (f.type === 'composite') return f.values.length === 1 && f.modifier === undefined ? 5 : 0;
       if (!this.drivable(f)) return 0;
-      if (f.chain) return 2;
+      if (f.chain) return this.smallChain(f) ? 2 : 0;
       switch (f.type) {
         case 'token':
         case 'reference':
@@ -357,6 +403,7 @@ export class SearchCompiler {
     if (f.param === '_text' || f.param === '_content') return this.fullText(f, r);
     if (f.param === '_id') return this.idFilter(f, r);
     if (f.param === '_lastUpdated') return this.lastUpdatedFilter(f, r);
+    if (f.chain && f.modifier !== 'missing') return this.chainCondition(type, f, r);
     const table = this.tableFor(f);
     const pid = this.ctx.pid(type, f.param);
     const x = this.alias('x');
@@ -589,10 +636,86 @@ export class SearchCompiler {
     );
   }
 
-  /** `_has:Observation:subject:code=X`: resources that a matching Observation refers to by subject. */
+  /** True when every target type of a chain matches few enough resources to list their ids. */
+  private smallChain(f: Filter): boolean {
+    const known = this.small.get(f);
+    if (known !== undefined) return known;
+    const chain = f.chain;
+    // a deeper chain's middle level is only cheap to count when its own inner list is small
+    let small = chain !== undefined && (chain.query.chain === undefined || this.smallChain(chain.query));
+    let total = 0;
+    for (const targetType of small && chain ? chain.targetTypes : []) {
+      total += this.ctx.count(this.matching(targetType, [chain?.query as Filter], 'id'), smallInner + 1);
+      if (total > smallInner) {
+        small = false;
+        break;
+      }
+    }
+    this.small.set(f, small);
+    return small;
+  }
+
+  /** True when the resources a _has filter starts from are few enough to list. */
+  private smallHas(h: HasFilter): boolean {
+    const known = this.small.get(h);
+    if (known !== undefined) return known;
+    const small =
+      this.ctx.count(this.matching(h.sourceType, [h.filter], 'rid'), smallInner + 1) <= smallInner;
+    this.small.set(h, small);
+    return small;
+  }
+
+  /**
+   * A chain checked per candidate: some reference of the parameter points at a current resource
+   * of a target type that matches the chained query (itself compiled on that resource).
+   */
+  private chainCondition(type: string, f: Filter, r: string): Sql {
+    const chain = f.chain;
+    const pid = this.ctx.pid(type, f.param);
+    if (!chain || pid === undefined) return never;
+    this.costly = true;
+    const x = this.alias('x');
+    const branches = chain.targetTypes.map((targetType) => {
+      const t = this.alias('t');
+      const inner = this.conditions(targetType, [chain.query], t);
+      return sql(
+        `${x}.target_type = ? AND EXISTS (SELECT 1 FROM resource_current ${t} WHERE ${t}.type = ? AND ${t}.id = ${x}.target_id ` +
+          `AND ${t}.deleted = 0 AND (${inner.text}))`,
+        targetType,
+        targetType,
+        ...inner.params,
+      );
+    });
+    const any = join(branches, ' OR ');
+    return sql(
+      `EXISTS (SELECT 1 FROM idx_reference ${x} INDEXED BY idx_reference_rid WHERE ${x}.rid = ${r}.rid AND ${x}.pid = ? AND (${any.text}))`,
+      pid,
+      ...any.params,
+    );
+  }
+
+  /**
+   * `_has:Observation:subject:code=X`: resources that a matching Observation refers to by subject.
+   * From the list of the sources' targets when the sources are few; otherwise checked per
+   * candidate, through the references that point at it.
+   */
   private has(type: string, h: HasFilter, r: string): Sql {
     const pid = this.ctx.pid(h.sourceType, h.referenceParam);
     if (pid === undefined) return never;
+    if (!this.smallHas(h)) {
+      this.costly = true;
+      const ref = this.alias('ref');
+      const src = this.alias('src');
+      const inner = this.conditions(h.sourceType, [h.filter], src);
+      return sql(
+        `EXISTS (SELECT 1 FROM idx_reference ${ref} INDEXED BY idx_reference_inbound WHERE ${ref}.target_id = ${r}.id ` +
+          `AND ${ref}.target_type = ? AND ${ref}.pid = ? AND EXISTS (SELECT 1 FROM resource_current ${src} ` +
+          `WHERE ${src}.rid = ${ref}.rid AND ${src}.deleted = 0 AND (${inner.text})))`,
+        type,
+        pid,
+        ...inner.params,
+      );
+    }
     const sources = this.matching(h.sourceType, [h.filter], 'rid');
     const ref = this.alias('ref');
     return sql(

@@ -208,6 +208,15 @@ const shapes: Shape[] = [
     // liveness test as `+r.deleted = 0` (resource_current_key then wins; the others are unchanged).
   },
   {
+    title: 'a broad _has by walking the type in rid order, each candidate checked through its referrers',
+    query: 'Patient?_has:Observation:subject:code=common',
+    // 2,500 Observations match: listing their subjects would read them all, so the Patients are
+    // walked in rid order and the page stops once full; each is checked by idx_reference_inbound.
+    driver: /^SEARCH r USING (?:COVERING )?INDEX resource_current_type \(type=\? AND deleted=\?\)$/,
+    allow: [/^SEARCH r USING (?:COVERING )?INDEX resource_current_type \(type=\? AND deleted=\?\)$/],
+    runs: [/INDEXED BY idx_reference_inbound/],
+  },
+  {
     title: 'a composite from its components, joined by rid and group',
     query: `Observation?code-value-quantity=${loinc}|c3$3||mg`,
     driver: /^SEARCH c\d+ USING (?:COVERING )?INDEX idx_(?:token|quantity)_code \(pid=\? AND code=\?/,

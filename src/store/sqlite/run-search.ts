@@ -90,6 +90,12 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
   const compiler = new SearchCompiler({
     pid: (type, code) => index.existingPid(type, code),
     maxSpan: (pid) => index.maxSpan(pid),
+    count: (inner, limit) =>
+      (
+        db.prepare(`SELECT COUNT(*) AS n FROM (${inner.text} LIMIT ${limit})`).get(...inner.params) as {
+          n: number;
+        }
+      ).n,
   });
   const only = query.types.length === 1 ? query.types[0] : undefined;
   const plan: Plan =
@@ -111,6 +117,7 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
           ),
           mayRepeat: false,
           ridColumn: 'r.rid',
+          walkable: false,
         };
   const keys: Key[] = query.sort.map((key) => {
     const byType = query.types.map((type) => ({ type, expr: compiler.sortExpression(type, key, 'r') }));
@@ -126,7 +133,7 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
   });
 
   const page: SearchPage = { matches: [], included: [] };
-  if (query.total === 'estimate') {
+  if (query.total === 'estimate' && !compiler.costly) {
     // a bounded count: exact up to estimateLimit, no total beyond (Bundle.total is optional)
     const counted = db
       .prepare(
@@ -151,7 +158,7 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
   if (
     sortIndex &&
     only !== undefined &&
-    estimate(db, plan) > sortInMemoryLimit &&
+    (compiler.costly || estimate(db, plan) > sortInMemoryLimit) &&
     (cursor === undefined || cursor[0] !== null)
   ) {
     rows = sortDriven(
@@ -176,7 +183,10 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
       rows.push(...generic(db, noValue, keys, query.count + 1 - rows.length, undefined));
     }
   } else {
-    rows = generic(db, plan, keys, query.count + 1, cursor);
+    rows =
+      keys.length === 0 && only !== undefined && plan.walkable && estimate(db, plan) > sortInMemoryLimit
+        ? (walkType(db, compiler, only, query, cursor) ?? generic(db, plan, keys, query.count + 1, cursor))
+        : generic(db, plan, keys, query.count + 1, cursor);
   }
   const pageRows = rows.slice(0, query.count);
   page.matches = bodies(
@@ -214,6 +224,44 @@ function walkBounds(
 interface PageRow {
   rid: number;
   keys: unknown[];
+}
+
+/** How many resources an unsorted walk of a type reads at most before it gives up. */
+const walkWindow = 20_000;
+
+/**
+ * Many candidates out of rid order would all be sorted for one page: walk the type in rid order
+ * instead, every filter checked per resource, and stop once the page is full. The walk reads at
+ * most walkWindow resources; when they hold too few matches (a sparse result in a large type)
+ * it answers undefined and the caller sorts the candidates after all.
+ */
+function walkType(
+  db: Database.Database,
+  compiler: SearchCompiler,
+  type: string,
+  query: SearchQuery,
+  cursor: unknown[] | undefined,
+): PageRow[] | undefined {
+  const plan = compiler.plan(type, query.filters, 'r', true);
+  const from = typeof cursor?.[0] === 'number' ? cursor[0] : 0;
+  const window: Plan = {
+    ...plan,
+    from: sql(
+      `(SELECT * FROM resource_current INDEXED BY resource_current_type WHERE type = ? AND deleted = 0 AND rid > ? ` +
+        `ORDER BY rid LIMIT ${walkWindow}) r`,
+      type,
+      from,
+    ),
+  };
+  const rows = generic(db, window, [], query.count + 1, undefined);
+  if (rows.length > query.count) return rows;
+  const last = db
+    .prepare<unknown[], { n: number }>(
+      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM resource_current INDEXED BY resource_current_type WHERE type = ? AND deleted = 0 AND rid > ? LIMIT ${walkWindow})`,
+    )
+    .get(type, from);
+  // the window reached the end of the type: these are all the remaining matches
+  return (last?.n ?? 0) < walkWindow ? rows : undefined;
 }
 
 /** Candidates counted up to just past the in-memory sort limit. */
