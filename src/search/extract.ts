@@ -60,7 +60,7 @@ function planOf(def: SearchParamDef): Plan {
  * The index entries of a resource (R4 search.html): for each search parameter of its type, the
  * values its expression selects, as entries of the parameter's kind. A parameter whose expression
  * throws is reported in `failures` and the others are still indexed. `parameters` defaults to the
- * official R4 parameters of the resource's type.
+ * official R4 parameters of the resource's type; `_id` is left out (stores search their key).
  */
 export function extractIndexEntries(
   resource: { resourceType: string },
@@ -69,6 +69,8 @@ export function extractIndexEntries(
   const entries: IndexEntry[] = [];
   const failures: Extraction['failures'] = [];
   for (const def of parameters) {
+    // every store answers _id from the resource's own key; an index row for it would never be read
+    if (def.code === '_id') continue;
     try {
       const plan = planOf(def);
       const found = plan.components ? compositeEntries(plan, resource) : parameterEntries(plan, resource);
