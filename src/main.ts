@@ -10,6 +10,7 @@ import { projectRoot } from './fhir/definitions-path.js';
 import type { Logger } from './log.js';
 import { capabilityStatement } from './service/capability-statement.js';
 import type { ServiceContext } from './service/context.js';
+import { checkIndexVersion } from './service/reindex.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { ResourceStore } from './store/store.js';
 import { warmValidators } from './validation/validate-resource.js';
@@ -56,6 +57,10 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
   };
   const store = openStore(config);
   const ctx: ServiceContext = { store, baseUrl: config.baseUrl, log, now: () => new Date() };
+  if ((await checkIndexVersion(ctx)) === 'stale') {
+    // searches still answer; values indexed differently by the older version may be missed
+    log.warn('search.index_stale', { action: 'run "ferry reindex" to rebuild the search index' });
+  }
   const metadata = capabilityStatement({ baseUrl: config.baseUrl, version: packageVersion(), started });
   const app = createApp({
     ctx,

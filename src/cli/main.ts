@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, settings, type SettingName } from '../config.js';
 import { createLogger } from '../log.js';
-import { startGateway } from '../main.js';
+import { openStore, startGateway } from '../main.js';
+import { reindex } from '../service/reindex.js';
 
 const usage = `Usage: ferry <command> [options]
 
 Commands:
   serve        run the gateway (FHIR REST on FERRY_PORT)
+  reindex      rebuild the search index of stored resources (after an upgrade says so)
 
 Run "ferry <command> --help" for the options of a command.
 `;
@@ -77,11 +79,56 @@ async function serve(args: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** `ferry reindex [--type A,B]`: the store of the current configuration, reindexed in place. */
+async function reindexCommand(args: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { type: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (error) {
+    fail((error as Error).message, 2);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(
+      'Usage: ferry reindex [--type A,B]\n\nRecomputes the search index of every current resource (of the given\ntypes) in the store that FERRY_DATA_DIR / FERRY_STORE name; the gateway may keep running.\n',
+    );
+    return;
+  }
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message, 2);
+    throw error;
+  }
+  const log = createLogger(config.logLevel);
+  const store = openStore(config);
+  try {
+    const types = parsed.values.type?.split(',').filter((t) => t !== '');
+    const result = await reindex(
+      { store, baseUrl: config.baseUrl, log, now: () => new Date() },
+      { ...(types ? { types } : {}), onProgress: (n) => process.stderr.write(`\rreindexed ${n}`) },
+    );
+    process.stderr.write('\n');
+    process.stdout.write(
+      `reindexed ${result.resources} resources in ${result.seconds.toFixed(1)} s` +
+        ` (${Math.round(result.resources / Math.max(result.seconds, 0.001))}/s)\n`,
+    );
+  } finally {
+    await store.close();
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
       await serve(rest);
+      return;
+    case 'reindex':
+      await reindexCommand(rest);
       return;
     case undefined:
     case '--help':

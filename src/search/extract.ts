@@ -57,6 +57,14 @@ function planOf(def: SearchParamDef): Plan {
 }
 
 /**
+ * The version of what extraction produces. Raise it whenever a change makes existing resources
+ * index differently (a new parameter, another normal form, a row left out): a store indexed by an
+ * older version then says so at start and `ferry reindex` brings it up to date.
+ * 2: `_id` is no longer indexed.
+ */
+export const extractionVersion = 2;
+
+/**
  * The index entries of a resource (R4 search.html): for each search parameter of its type, the
  * values its expression selects, as entries of the parameter's kind. A parameter whose expression
  * throws is reported in `failures` and the others are still indexed. `parameters` defaults to the

@@ -51,6 +51,20 @@ export interface RecordWrite {
 export interface WriteSet {
   versions: VersionWrite[];
   records?: RecordWrite[];
+  /** New search index entries for current versions (a reindex); see IndexRewrite. */
+  reindex?: IndexRewrite[];
+}
+
+/**
+ * The index entries of a current version, recomputed after the extraction changed. Applied only
+ * while `versionId` is still the resource's current version (a writer that got there first has
+ * already indexed its own version); skipped otherwise.
+ */
+export interface IndexRewrite {
+  type: string;
+  id: string;
+  versionId: number;
+  index: IndexEntry[];
 }
 
 export interface HistoryQuery {

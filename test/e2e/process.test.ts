@@ -57,6 +57,30 @@ describe('the ferry process', () => {
     assert.match(unknown.stderr, /^ferry: unknown command 'fly'/);
   });
 
+  it('reindexes the stored resources with ferry reindex while the gateway runs', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ferry-reindex-'));
+    const server = await startServer({}, { keepDataDir: dataDir });
+    try {
+      for (const id of ['r1', 'r2', 'r3']) {
+        const put = await server.fhir(`/Patient/${id}`, {
+          method: 'PUT',
+          json: { resourceType: 'Patient', id, gender: 'female' },
+        });
+        assert.equal(put.status, 201);
+      }
+      const run = ferry(['reindex'], { FERRY_DATA_DIR: dataDir });
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stdout, /^reindexed 3 resources in /);
+      const found = (await (await server.fhir('/Patient?gender=female&_total=accurate')).json()) as {
+        total?: number;
+      };
+      assert.equal(found.total, 3);
+    } finally {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('finishes a request in flight on SIGTERM, then exits 0 with the data stored', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'ferry-sigterm-'));
     const server = await startServer({}, { keepDataDir: dataDir });

@@ -93,6 +93,9 @@ export class SqliteStore implements ResourceStore {
       current: db.prepare<[string, string], { version: number; deleted: number }>(
         'SELECT version, deleted FROM resource_current WHERE type = ? AND id = ?',
       ),
+      currentRid: db.prepare<[string, string], { rid: number; version: number; deleted: number }>(
+        'SELECT rid, version, deleted FROM resource_current WHERE type = ? AND id = ?',
+      ),
       readCurrent: db.prepare<[string, string], VersionRow>(
         `SELECT v.* FROM resource_current c JOIN resource_version v ON v.seq = c.seq
          WHERE c.type = ? AND c.id = ?`,
@@ -187,6 +190,10 @@ export class SqliteStore implements ResourceStore {
   private applyWriteSet(set: WriteSet): void {
     for (const v of set.versions) this.applyVersion(v);
     for (const r of set.records ?? []) this.applyRecord(r);
+    for (const x of set.reindex ?? []) {
+      const row = this.stmt.currentRid.get(x.type, x.id);
+      if (row && row.version === x.versionId && row.deleted === 0) this.index.replace(row.rid, x.type, x.index);
+    }
   }
 
   private applyVersion(v: VersionWrite): void {
