@@ -141,6 +141,7 @@ export async function searchResources(ctx: ServiceContext, request: SearchReques
   if (page.total !== undefined) bundle.total = page.total;
   if (bundle.entry?.length === 0) delete bundle.entry; // R4 json.html: no empty arrays
   if (page.next !== undefined) bundle.link?.push({ relation: 'next', url: link(page.next) });
+  if (page.previous !== undefined) bundle.link?.push({ relation: 'previous', url: link(page.previous) });
   if (parsed.ignored.length > 0) {
     const outcome: OperationOutcome = informational('Some search parameters were ignored');
     outcome.issue = parsed.ignored.map((i) => ({

@@ -391,6 +391,39 @@ export function describeSearchContract(name: string, harness: StoreHarness): voi
       );
     });
 
+    it('pages back with previous cursors through the same pages, values missing or not', async () => {
+      const shapes: SearchQuery[] = [
+        q(['Observation'], [], { count: 1 }),
+        q(['Observation'], [], { sort: [{ param: 'date', descending: true, type: 'date' }], count: 2 }),
+        q(['Patient'], [], { sort: [{ param: 'birthdate', descending: false, type: 'date' }], count: 1 }),
+        q(['Observation'], [], {
+          sort: [
+            { param: 'status', descending: false, type: 'token' },
+            { param: 'date', descending: false, type: 'date' },
+          ],
+          count: 2,
+        }),
+      ];
+      for (const query of shapes) {
+        const forward: string[][] = [];
+        let page = await store.search(query);
+        assert.equal(page.previous, undefined, 'the first page has no previous page');
+        forward.push(page.matches.map((m) => m.id));
+        while (page.next !== undefined) {
+          page = await store.search({ ...query, cursor: page.next });
+          assert.ok(page.previous, 'a later page has a previous page');
+          forward.push(page.matches.map((m) => m.id));
+        }
+        const back: string[][] = [forward[forward.length - 1] ?? []];
+        while (page.previous !== undefined) {
+          page = await store.search({ ...query, cursor: page.previous });
+          assert.ok(page.next, 'a page before another has a next page');
+          back.unshift(page.matches.map((m) => m.id));
+        }
+        assert.deepEqual(back, forward, JSON.stringify(query.sort));
+      }
+    });
+
     it('counts all matches when a total is asked, even with _count=0', async () => {
       const page = await store.search(
         q(['Observation'], [f('code', 'token', [tok('2345-7')])], { total: 'accurate', count: 0 }),

@@ -98,6 +98,8 @@ export interface SearchPage {
   included: StoredVersion[];
   /** Cursor of the next page, when there is one. */
   next?: string;
+  /** Cursor of the page before this one, when this page was reached through a cursor. */
+  previous?: string;
   /** Number of matches in all pages, when the query asked for a total. */
   total?: number;
 }

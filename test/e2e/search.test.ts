@@ -131,6 +131,21 @@ describe('FHIR search over HTTP', function () {
     assert.deepEqual(seen.slice(2).sort(), ['g1', 'h1']);
   });
 
+  it('pages back with previous links to the same first page', async () => {
+    const link = (bundle: Bundle, relation: string): string | undefined =>
+      bundle.link?.find((l) => l.relation === relation)?.url.replace('http://localhost/fhir', '');
+    const first = (await (await server.fhir('/Observation?_sort=-date&_count=2')).json()) as Bundle;
+    assert.equal(link(first, 'previous'), undefined);
+    const second = (await (await server.fhir(link(first, 'next') ?? '')).json()) as Bundle;
+    const back = (await (await server.fhir(link(second, 'previous') ?? '')).json()) as Bundle;
+    assert.deepEqual(
+      back.entry?.map((e) => e.resource?.id),
+      first.entry?.map((e) => e.resource?.id),
+    );
+    assert.equal(link(back, 'previous'), undefined);
+    assert.ok(link(back, 'next'));
+  });
+
   it('answers POST _search with a form body like GET', async () => {
     const body = new URLSearchParams({ code: '2345-7', subject: 'Patient/ann' }).toString();
     assert.deepEqual(

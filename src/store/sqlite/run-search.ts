@@ -25,15 +25,26 @@ const maxIncluded = 1000;
 /** How many rounds `:iterate` follows. */
 const maxIterations = 4;
 
-function encodeCursor(values: unknown[]): string {
-  return Buffer.from(JSON.stringify(values)).toString('base64url');
+/**
+ * A page cursor: the sort values and rid of a row, and the side it pages to — after the row
+ * (`next`, a plain array) or before it (`previous`, `{ "b": [...] }`).
+ */
+interface Cursor {
+  values: unknown[];
+  backward: boolean;
 }
 
-function decodeCursor(cursor: string, keys: number): unknown[] {
+function encodeCursor(values: unknown[], backward = false): string {
+  return Buffer.from(JSON.stringify(backward ? { b: values } : values)).toString('base64url');
+}
+
+function decodeCursor(cursor: string, keys: number): Cursor {
   try {
-    const values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    const backward = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+    const values = backward ? (parsed as { b?: unknown }).b : parsed;
     if (Array.isArray(values) && values.length === keys + 1 && typeof values[keys] === 'number')
-      return values;
+      return { values, backward };
   } catch {
     // fall through
   }
@@ -43,31 +54,59 @@ function decodeCursor(cursor: string, keys: number): unknown[] {
   );
 }
 
+/** The keys of the reverse order (for a page before a cursor): every direction flipped. */
+const reversed = (keys: Key[]): Key[] => keys.map((k) => ({ ...k, descending: !k.descending }));
+
 /**
  * Keyset condition "after this row" for ORDER BY k1, k2, …, rid with NULLS LAST, so a page
  * boundary stays put while other clients write (R4 search.html#paging leaves the method open).
+ * `backward` reads the keys as the reverse order (directions already flipped by the caller)
+ * with NULLS FIRST and rid descending: the rows before the cursor's row.
  */
-function after(keys: { expr: Sql; descending: boolean }[], values: unknown[], ridColumn = 'r.rid'): Sql {
+function after(
+  keys: { expr: Sql; descending: boolean }[],
+  values: unknown[],
+  ridColumn = 'r.rid',
+  backward = false,
+): Sql {
   const rid = values[keys.length] as number;
   const ors: Sql[] = [];
   const equalSoFar: Sql[] = [];
+  const prefix = (): { text: string[]; params: unknown[] } => ({
+    text: equalSoFar.map((q) => q.text),
+    params: equalSoFar.flatMap((q) => q.params),
+  });
   keys.forEach((k, i) => {
     const v = values[i];
     const e = k.expr;
     if (v === null) {
+      if (backward) {
+        // NULLS FIRST: every row with a value comes after a row without one
+        const p = prefix();
+        ors.push({
+          text: [...p.text, `${e.text} IS NOT NULL`].join(' AND '),
+          params: [...p.params, ...e.params],
+        });
+      }
       equalSoFar.push({ text: `${e.text} IS NULL`, params: e.params });
-      return; // nothing sorts after NULL on this key (NULLS LAST)
+      return;
     }
     const beyond = k.descending ? '<' : '>';
-    ors.push({
-      text: [...equalSoFar.map((q) => q.text), `(${e.text} ${beyond} ? OR ${e.text} IS NULL)`].join(' AND '),
-      params: [...equalSoFar.flatMap((q) => q.params), ...e.params, v, ...e.params],
-    });
+    const p = prefix();
+    ors.push(
+      backward
+        ? { text: [...p.text, `${e.text} ${beyond} ?`].join(' AND '), params: [...p.params, ...e.params, v] }
+        : {
+            text: [...p.text, `(${e.text} ${beyond} ? OR ${e.text} IS NULL)`].join(' AND '),
+            params: [...p.params, ...e.params, v, ...e.params],
+          },
+    );
     equalSoFar.push({ text: `${e.text} = ?`, params: [...e.params, v] });
   });
+  const p = prefix();
   ors.push({
-    text: [...equalSoFar.map((q) => q.text), `${ridColumn} > ?`].join(' AND '),
-    params: [...equalSoFar.flatMap((q) => q.params), rid],
+    text: [...p.text, `${ridColumn} ${backward ? '<' : '>'} ?`].join(' AND '),
+    params: [...p.params, rid],
   });
   return { text: ors.map((o) => `(${o.text})`).join(' OR '), params: ors.flatMap((o) => o.params) };
 }
@@ -150,7 +189,11 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
     page.total = counted.n;
   }
   if (query.count === 0) return page;
-  const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor, keys.length);
+  const decoded = query.cursor === undefined ? undefined : decodeCursor(query.cursor, keys.length);
+  const cursor = decoded?.values;
+  const backward = decoded?.backward ?? false;
+  // rows are read in walking order: the query's order, or its reverse for a page before the cursor
+  const walking = backward ? reversed(keys) : keys;
 
   let rows: PageRow[];
   const firstKey = query.sort[0];
@@ -161,40 +204,34 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
     (compiler.costly || estimate(db, plan) > sortInMemoryLimit) &&
     (cursor === undefined || cursor[0] !== null)
   ) {
-    rows = sortDriven(
-      db,
-      compiler,
-      only,
-      query,
-      keys,
-      sortIndex,
-      cursor,
-      walkBounds(index, query, sortIndex),
-    );
-    if (rows.length <= query.count) {
-      // then the resources that have no value for the sort key (NULLS LAST)
-      const noValue = {
-        ...plan,
-        where: join(
-          [plan.where, sql(`${keys[0]?.expr.text ?? '1'} IS NULL`, ...(keys[0]?.expr.params ?? []))],
-          ' AND ',
-        ),
-      };
-      rows.push(...generic(db, noValue, keys, query.count + 1 - rows.length, undefined));
+    const bounds = walkBounds(index, query, sortIndex);
+    rows = sortDriven(db, compiler, only, query, keys, sortIndex, cursor, bounds, backward);
+    // then, forward, the resources that have no value for the sort key (NULLS LAST); backward
+    // from a row with a value, none of them comes before it
+    if (!backward && rows.length <= query.count) {
+      rows.push(...generic(db, noValuePlan(plan, keys), keys, query.count + 1 - rows.length, undefined));
     }
   } else {
     rows =
       keys.length === 0 && only !== undefined && plan.walkable && estimate(db, plan) > sortInMemoryLimit
-        ? (walkType(db, compiler, only, query, cursor) ?? generic(db, plan, keys, query.count + 1, cursor))
-        : generic(db, plan, keys, query.count + 1, cursor);
+        ? (walkType(db, compiler, only, query, cursor, backward) ??
+          generic(db, plan, walking, query.count + 1, cursor, backward))
+        : generic(db, plan, walking, query.count + 1, cursor, backward);
   }
+  const more = rows.length > query.count;
   const pageRows = rows.slice(0, query.count);
+  if (backward) pageRows.reverse();
   page.matches = bodies(
     db,
     pageRows.map((r) => r.rid),
   );
+  const first = pageRows[0];
   const last = pageRows[pageRows.length - 1];
-  if (rows.length > query.count && last) page.next = encodeCursor([...last.keys, last.rid]);
+  // forward: a next page when more rows followed, a previous one when this page was not the first;
+  // backward: the reverse
+  if (last && (backward || more)) page.next = encodeCursor([...last.keys, last.rid]);
+  if (first && (backward ? more : cursor !== undefined))
+    page.previous = encodeCursor([...first.keys, first.rid], true);
   page.included = includes(
     db,
     index,
@@ -241,27 +278,41 @@ function walkType(
   type: string,
   query: SearchQuery,
   cursor: unknown[] | undefined,
+  backward = false,
 ): PageRow[] | undefined {
   const plan = compiler.plan(type, query.filters, 'r', true);
-  const from = typeof cursor?.[0] === 'number' ? cursor[0] : 0;
+  const from = typeof cursor?.[0] === 'number' ? cursor[0] : backward ? Number.MAX_SAFE_INTEGER : 0;
+  const side = backward ? 'rid < ? ORDER BY rid DESC' : 'rid > ? ORDER BY rid';
   const window: Plan = {
     ...plan,
     from: sql(
-      `(SELECT * FROM resource_current INDEXED BY resource_current_type WHERE type = ? AND deleted = 0 AND rid > ? ` +
-        `ORDER BY rid LIMIT ${walkWindow}) r`,
+      `(SELECT * FROM resource_current INDEXED BY resource_current_type WHERE type = ? AND deleted = 0 AND ${side} ` +
+        `LIMIT ${walkWindow}) r`,
       type,
       from,
     ),
   };
-  const rows = generic(db, window, [], query.count + 1, undefined);
+  const rows = generic(db, window, [], query.count + 1, undefined, backward);
   if (rows.length > query.count) return rows;
   const last = db
     .prepare<unknown[], { n: number }>(
-      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM resource_current INDEXED BY resource_current_type WHERE type = ? AND deleted = 0 AND rid > ? LIMIT ${walkWindow})`,
+      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM resource_current INDEXED BY resource_current_type WHERE type = ? AND deleted = 0 AND ${side} LIMIT ${walkWindow})`,
     )
     .get(type, from);
   // the window reached the end of the type: these are all the remaining matches
   return (last?.n ?? 0) < walkWindow ? rows : undefined;
+}
+
+/** The plan's resources that have no value for the first sort key. */
+function noValuePlan(plan: Plan, keys: Key[]): Plan {
+  const first = keys[0];
+  return {
+    ...plan,
+    where: join(
+      [plan.where, sql(`${first?.expr.text ?? '1'} IS NULL`, ...(first?.expr.params ?? []))],
+      ' AND ',
+    ),
+  };
 }
 
 /** Candidates counted up to just past the in-memory sort limit. */
@@ -278,21 +329,25 @@ function readKeys(row: Record<string, unknown>, count: number): unknown[] {
   return Array.from({ length: count }, (_, i) => row[`k${i}`] ?? null);
 }
 
-/** The plan's rows in key order (index order on rid when unsorted), from after the cursor. */
+/**
+ * The plan's rows in key order (index order on rid when unsorted), from after the cursor; with
+ * `backward`, `keys` are the reverse order and rows come NULLS FIRST, rid descending.
+ */
 function generic(
   db: Database.Database,
   plan: Plan,
   keys: Key[],
   limit: number,
   cursor: unknown[] | undefined,
+  backward = false,
 ): PageRow[] {
   const conditions: Sql[] = [plan.where];
-  if (cursor) conditions.push(after(keys, cursor, plan.ridColumn));
+  if (cursor) conditions.push(after(keys, cursor, plan.ridColumn, backward));
   const where = join(conditions, ' AND ');
   const select = keys.map((k, i) => sql(`${k.expr.text} AS k${i}`, ...k.expr.params));
   const order = [
-    ...keys.map((k, i) => `k${i} ${k.descending ? 'DESC' : 'ASC'} NULLS LAST`),
-    `${plan.ridColumn} ASC`,
+    ...keys.map((k, i) => `k${i} ${k.descending ? 'DESC' : 'ASC'} NULLS ${backward ? 'FIRST' : 'LAST'}`),
+    `${plan.ridColumn} ${backward ? 'DESC' : 'ASC'}`,
   ];
   // No GROUP BY (it would sort every match): a resource met through several index rows comes
   // back in adjacent rows, which are merged here.
@@ -321,19 +376,19 @@ interface WalkBounds {
   span: number;
 }
 
-/** Orders page rows as ORDER BY k0…kn (each ASC or DESC, NULLS LAST), rid. */
-function compareRows(keys: Key[]): (a: PageRow, b: PageRow) => number {
+/** Orders page rows as ORDER BY k0…kn (each ASC or DESC, NULLS LAST), rid — or, backward, NULLS FIRST, rid descending. */
+function compareRows(keys: Key[], backward = false): (a: PageRow, b: PageRow) => number {
   return (a, b) => {
     for (const [i, key] of keys.entries()) {
       const x = a.keys[i] as number | string | null;
       const y = b.keys[i] as number | string | null;
       if (x === y) continue;
-      if (x === null) return 1;
-      if (y === null) return -1;
+      if (x === null) return backward ? -1 : 1;
+      if (y === null) return backward ? 1 : -1;
       const order = x < y ? -1 : 1;
       return key.descending ? -order : order;
     }
-    return a.rid - b.rid;
+    return backward ? b.rid - a.rid : a.rid - b.rid;
   };
 }
 
@@ -353,11 +408,14 @@ function sortDriven(
   sortIndex: { table: string; column: string; pid: number },
   cursor: unknown[] | undefined,
   bounds?: WalkBounds,
+  backward = false,
 ): PageRow[] {
   const first = keys[0];
   if (!first) return [];
   const { table, column, pid } = sortIndex;
-  const driven: Key[] = [{ expr: sql(`s.${column}`), descending: first.descending }, ...keys.slice(1)];
+  const forward: Key[] = [{ expr: sql(`s.${column}`), descending: first.descending }, ...keys.slice(1)];
+  // a page before the cursor walks the same index the other way
+  const driven = backward ? reversed(forward) : forward;
   const conditions: Sql[] = [
     sql(`r.deleted = 0`),
     sql(
@@ -366,9 +424,13 @@ function sortDriven(
     ),
     compiler.conditions(type, query.filters, 'r'),
   ];
-  if (cursor) conditions.push(after(driven, cursor));
+  if (cursor) conditions.push(after(driven, cursor, 'r.rid', backward));
   const select = driven.map((k, i) => sql(`${k.expr.text} AS k${i}`, ...k.expr.params));
-  const order = [...driven.map((k, i) => `k${i} ${k.descending ? 'DESC' : 'ASC'}`), 'r.rid ASC'];
+  const nulls = backward ? 'NULLS FIRST' : 'NULLS LAST';
+  const order = [
+    ...driven.map((k, i) => `k${i} ${k.descending ? 'DESC' : 'ASC'}${i > 0 ? ` ${nulls}` : ''}`),
+    `r.rid ${backward ? 'DESC' : 'ASC'}`,
+  ];
   const limit = query.count + 1;
   const walk = (source: string, range: Sql): Record<string, unknown>[] => {
     const where = join([range, ...conditions], ' AND ');
@@ -403,7 +465,7 @@ function sortDriven(
     seen.add(rid);
     out.push({ rid, keys: readKeys(row, driven.length) });
   }
-  return out.sort(compareRows(driven)).slice(0, limit);
+  return out.sort(compareRows(driven, backward)).slice(0, limit);
 }
 
 /** The current versions of the given rids, in that order. */

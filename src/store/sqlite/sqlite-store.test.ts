@@ -145,6 +145,88 @@ describe('SqliteStore', () => {
     assert.equal(row.max_span, 5_000);
   });
 
+  it('pages forward and back the same way along the sort index and the type walk', async () => {
+    const store = new SqliteStore(':memory:');
+    const day = 86_400_000;
+    const start = Date.parse('2024-01-01T00:00:00Z');
+    const versions: VersionWrite[] = Array.from({ length: 3000 }, (_, i) => ({
+      type: 'Observation',
+      id: `o${i}`,
+      versionId: 1,
+      lastUpdated: new Date().toISOString(),
+      deleted: false,
+      json: '{}',
+      expectedVersionId: null,
+      index: [
+        { kind: 'token', param: 'code', system: null, code: i % 4 === 0 ? 'rare' : 'common' },
+        // a few share a date; every 50th has none
+        ...(i % 50 === 0
+          ? []
+          : [
+              {
+                kind: 'date' as const,
+                param: 'date',
+                low: start + (i % 700) * day,
+                high: start + (i % 700) * day + 999,
+              },
+            ]),
+      ],
+    }));
+    await store.write({ versions });
+    const base = { sort: [], total: 'none' as const, include: [], revinclude: [] };
+    const code = {
+      param: 'code',
+      type: 'token' as const,
+      values: [{ kind: 'token' as const, code: 'common' }],
+    };
+    const range = (prefix: 'ge' | 'lt', iso: string) => ({
+      param: 'date',
+      type: 'date' as const,
+      values: [{ kind: 'date' as const, prefix, low: Date.parse(iso), high: Date.parse(iso) + day - 1 }],
+    });
+    const shapes: SearchQuery[] = [
+      {
+        ...base,
+        types: ['Observation'],
+        filters: [code],
+        sort: [{ param: 'date', descending: true, type: 'date' }],
+        count: 300,
+      },
+      {
+        ...base,
+        types: ['Observation'],
+        filters: [range('ge', '2024-01-01'), range('lt', '2025-12-01')],
+        count: 400,
+      },
+      {
+        ...base,
+        types: ['Observation'],
+        filters: [range('ge', '2024-01-15'), range('lt', '2025-12-01')],
+        sort: [{ param: 'date', descending: false, type: 'date' }],
+        count: 250,
+      },
+    ];
+    for (const query of shapes) {
+      const forward: string[][] = [];
+      let page = await store.search(query);
+      forward.push(page.matches.map((m) => m.id));
+      while (page.next !== undefined) {
+        page = await store.search({ ...query, cursor: page.next });
+        forward.push(page.matches.map((m) => m.id));
+      }
+      const all = forward.flat();
+      assert.equal(new Set(all).size, all.length, 'no resource twice');
+      assert.ok(forward.length > 3, `several pages (${forward.length})`);
+      const back: string[][] = [forward[forward.length - 1] ?? []];
+      while (page.previous !== undefined) {
+        page = await store.search({ ...query, cursor: page.previous });
+        back.unshift(page.matches.map((m) => m.id));
+      }
+      assert.deepEqual(back, forward);
+    }
+    await store.close();
+  });
+
   it('answers StoreUnavailableError once closed', async () => {
     const store = new SqliteStore(':memory:');
     await store.close();

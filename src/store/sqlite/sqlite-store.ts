@@ -192,7 +192,8 @@ export class SqliteStore implements ResourceStore {
     for (const r of set.records ?? []) this.applyRecord(r);
     for (const x of set.reindex ?? []) {
       const row = this.stmt.currentRid.get(x.type, x.id);
-      if (row && row.version === x.versionId && row.deleted === 0) this.index.replace(row.rid, x.type, x.index);
+      if (row && row.version === x.versionId && row.deleted === 0)
+        this.index.replace(row.rid, x.type, x.index);
     }
   }
 
