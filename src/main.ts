@@ -13,6 +13,7 @@ import type { ServiceContext } from './service/context.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { ResourceStore } from './store/store.js';
 import { warmValidators } from './validation/validate-resource.js';
+import { checkPolicy, warmProfiles } from './validation/policy.js';
 
 export interface Gateway {
   /** Where the HTTP server listens (the real port when 0 was asked for). */
@@ -50,12 +51,21 @@ function readTlsFile(variable: string, path: string): Buffer {
 export async function startGateway(config: Readonly<Config>, log: Logger): Promise<Gateway> {
   const started = new Date();
   warmValidators();
+  const problem = checkPolicy(config.validation);
+  if (problem) throw new ConfigError('FERRY_PROFILES', problem);
+  if (config.validation.level === 'full') warmProfiles(config.validation);
   const tls = config.tls && {
     cert: readTlsFile('FERRY_TLS_CERT', config.tls.certFile),
     key: readTlsFile('FERRY_TLS_KEY', config.tls.keyFile),
   };
   const store = openStore(config);
-  const ctx: ServiceContext = { store, baseUrl: config.baseUrl, log, now: () => new Date() };
+  const ctx: ServiceContext = {
+    store,
+    baseUrl: config.baseUrl,
+    log,
+    now: () => new Date(),
+    validation: config.validation,
+  };
   const metadata = capabilityStatement({ baseUrl: config.baseUrl, version: packageVersion(), started });
   const app = createApp({ ctx, metadata, maxBodyBytes: config.maxBodyBytes, log });
   const server: Server = tls ? createHttpsServer(tls, app) : createHttpServer(app);

@@ -77,6 +77,7 @@ export async function conditionalCreate(
   type: string,
   body: unknown,
   criteria: [string, string][],
+  options: Pick<WriteOptions, 'validation'> = {},
 ): Promise<WriteResult> {
   assertResourceType(type);
   assertBodyType(body, type);
@@ -91,7 +92,7 @@ export async function conditionalCreate(
     if (first) return existing(first);
     const id = newId();
     const resource: Resource = { ...body, id };
-    assertValid(resource);
+    assertValid(resource, { policy: ctx.validation, level: options.validation });
     const write = versionWrite(ctx, type, id, undefined, ctx.now().toISOString(), resource);
     const expiresAt = Date.now() + claimMillis;
     // no match but a claim: its resource was deleted or changed since, so the claim is stale

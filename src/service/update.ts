@@ -1,6 +1,7 @@
 import type { Resource } from 'fhir/r4.js';
 import { badRequest, preconditionFailed } from '../errors.js';
 import type { StoredVersion } from '../store/store.js';
+import type { ValidationLevel } from '../validation/validate.js';
 import type { ServiceContext } from './context.js';
 import { assertBodyType, assertId, assertResourceType } from './guards.js';
 import { assertValid, commit, sameContent, versionWrite, withRetry, type WriteResult } from './write-path.js';
@@ -8,6 +9,8 @@ import { assertValid, commit, sameContent, versionWrite, withRetry, type WriteRe
 export interface WriteOptions {
   /** The version the client expects to replace (If-Match). */
   ifMatch?: number;
+  /** Overrides the configured validation level for this write (a trusted feed, a restore). */
+  validation?: ValidationLevel;
 }
 
 /** 412 when If-Match names another version than the current one (R4 http.html#concurrency). */
@@ -35,7 +38,7 @@ export async function putVersion(
     const current = await ctx.store.readCurrent(type, id);
     checkIfMatch(current, options.ifMatch);
     const resource = next(current);
-    assertValid(resource);
+    assertValid(resource, { policy: ctx.validation, level: options.validation });
     if (current && sameContent(current, resource)) {
       return {
         version: current,
