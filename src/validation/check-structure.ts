@@ -158,7 +158,7 @@ function checkItem(
   );
   if (!isObject(value)) return;
 
-  if (structure.base && Object.keys(value).every((k) => k === 'id')) {
+  if (structure.base && rule !== structure.root && Object.keys(value).every((k) => k === 'id')) {
     push(walk, 'error', 'invariant', 'ele-1: All FHIR elements must have a @value or children', at);
   }
   const typeRule = rule.types.find((t) => t.code === type);

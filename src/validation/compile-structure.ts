@@ -117,7 +117,8 @@ function parentId(id: string): string {
   return id.slice(0, id.lastIndexOf('.'));
 }
 
-function compileStructure(sd: StructureDefinition): CompiledStructure {
+/** Compiles one definition (it must have a snapshot); compiledStructure caches these by URL. */
+export function compileStructure(sd: StructureDefinition): CompiledStructure {
   const elements = sd.snapshot?.element ?? [];
   if (elements.length === 0) throw new Error(`${sd.url} has no snapshot`);
   const byId = new Map<string, ElementRule>();

@@ -71,6 +71,7 @@ type Node = Record<string, unknown>;
 function has(node: Node, name: string): boolean {
   if (node[name] !== undefined || node[`_${name}`] !== undefined) return true;
   for (const key in node) {
+    if (node[key] === undefined) continue;
     const plain = key.startsWith('_') ? key.slice(1) : key;
     if (plain.length > name.length && plain.startsWith(name) && /^[A-Z]/.test(plain.charAt(name.length)))
       return true;

@@ -15,7 +15,12 @@ export function generateSnapshot(
   const baseElements = base?.snapshot?.element;
   if (!baseElements)
     throw new Error(`${profile.url}: no snapshot for its base ${profile.baseDefinition ?? '(none)'}`);
-  const elements: ElementDefinition[] = baseElements.map((e) => structuredClone(e));
+  const elements: ElementDefinition[] = baseElements.map((e) => {
+    const copy = structuredClone(e);
+    // name where each inherited invariant comes from, as published snapshots do
+    for (const c of copy.constraint ?? []) c.source ??= base.url;
+    return copy;
+  });
   const byId = new Map(elements.map((e) => [e.id ?? e.path, e]));
 
   const add = (element: ElementDefinition): ElementDefinition => {
@@ -32,9 +37,18 @@ export function generateSnapshot(
     const last = id.slice(dot + 1);
     const colon = last.indexOf(':');
     if (colon >= 0) {
-      const entry = ensure(id.slice(0, dot + 1 + colon));
+      const entryId = id.slice(0, dot + 1 + colon);
+      const entry = ensure(entryId);
       const { slicing: _slicing, ...copy } = structuredClone(entry);
-      return add({ ...copy, id, sliceName: last.slice(colon + 1) });
+      const slice = add({ ...copy, id, sliceName: last.slice(colon + 1) });
+      // a slice carries the entry's inline children (a BackboneElement's elements)
+      for (const child of [...elements]) {
+        const childId = child.id ?? child.path;
+        if (childId.startsWith(`${entryId}.`) && !childId.slice(entryId.length).includes(':')) {
+          add({ ...structuredClone(child), id: `${id}${childId.slice(entryId.length)}` });
+        }
+      }
+      return slice;
     }
     const parent = ensure(id.slice(0, dot));
     const type = parent.type?.[0]?.code;
