@@ -13,7 +13,7 @@ import type { ServiceContext } from './service/context.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { ResourceStore } from './store/store.js';
 import { warmValidators } from './validation/validate-resource.js';
-import { checkPolicy, warmProfiles } from './validation/policy.js';
+import { checkPolicy, profilesByType, warmProfiles } from './validation/policy.js';
 
 export interface Gateway {
   /** Where the HTTP server listens (the real port when 0 was asked for). */
@@ -66,7 +66,12 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     now: () => new Date(),
     validation: config.validation,
   };
-  const metadata = capabilityStatement({ baseUrl: config.baseUrl, version: packageVersion(), started });
+  const metadata = capabilityStatement({
+    baseUrl: config.baseUrl,
+    version: packageVersion(),
+    started,
+    profiles: profilesByType(),
+  });
   const app = createApp({ ctx, metadata, maxBodyBytes: config.maxBodyBytes, log });
   const server: Server = tls ? createHttpsServer(tls, app) : createHttpServer(app);
   server.keepAliveTimeout = 65_000;

@@ -25,14 +25,16 @@ describe('expandValueSet', () => {
 
   it('expands descendent-of without the concept itself', () => {
     const expansion = expandValueSet('http://hl7.org/fhir/ValueSet/inactive');
-    assert.ok(expansion?.codes.has('http://terminology.hl7.org/CodeSystem/v3-ActMood|GOL'));
+    assert.ok(expansion);
+    assert.ok(expansion.codes.has('http://terminology.hl7.org/CodeSystem/v3-ActMood|GOL'));
     assert.ok(!expansion.codes.has('http://terminology.hl7.org/CodeSystem/v3-ActMood|_ActMoodPredicate'));
   });
 
   it('expands nested ValueSet imports', () => {
     const expansion = expandValueSet('http://hl7.org/fhir/ValueSet/event-or-request-resource-types');
+    assert.ok(expansion);
     assert.ok(
-      expansion?.codes.has('http://hl7.org/fhir/event-resource-types|Observation'),
+      expansion.codes.has('http://hl7.org/fhir/event-resource-types|Observation'),
       'from event-resource-types',
     );
     assert.ok(

@@ -1,6 +1,6 @@
 import { warmTerminology } from '../terminology/valuesets.js';
 import { compiledBase, compiledStructure } from './compile-structure.js';
-import { warmDefinitions } from './definitions.js';
+import { shippedProfiles, warmDefinitions } from './definitions.js';
 import type { ValidationPolicy } from './validate.js';
 
 /**
@@ -27,4 +27,13 @@ export function warmProfiles(policy: ValidationPolicy): void {
     compiledBase(type);
     for (const url of urls) compiledStructure(url);
   }
+}
+
+/** The profiles shipped in `profiles/`, by the resource type they constrain (extensions left out). */
+export function profilesByType(): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const sd of shippedProfiles().values()) {
+    if (sd.kind === 'resource' && sd.derivation === 'constraint') (out[sd.type] ??= []).push(sd.url);
+  }
+  return out;
 }
