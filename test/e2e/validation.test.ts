@@ -157,9 +157,10 @@ describe('Validation and profiles over HTTP', function () {
     it('is advertised in the CapabilityStatement with the supported profiles', async () => {
       const metadata = (await (await server.fhir('/metadata')).json()) as CapabilityStatement;
       const observation = metadata.rest?.[0]?.resource?.find((r) => r.type === 'Observation');
-      assert.ok(observation?.operation?.some((o) => o.name === 'validate'));
+      assert.ok(observation);
+      assert.ok(observation.operation?.some((o) => o.name === 'validate'));
       assert.ok(observation.supportedProfile?.includes(lab));
-      assert.ok(observation.supportedProfile.includes(bp));
+      assert.ok(observation.supportedProfile?.includes(bp));
     });
   });
 });
