@@ -206,10 +206,11 @@ const started = Date.now();
 progress(`bench: sizes ${sizes.map(label).join(', ')}, seed ${seed}`);
 const generator = generatorSection();
 const store = env.BENCH_STORE === '0' ? [] : await storeSection();
-const validation = env.BENCH_VALIDATION === '0' ? {} : await validationSection();
 globalThis.gc?.();
 const http = await httpSection();
 printHttp(http);
+globalThis.gc?.();
+const validation = env.BENCH_VALIDATION === '0' ? {} : await validationSection();
 const summary = {
   node: process.version,
   seed,
