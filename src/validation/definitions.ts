@@ -30,25 +30,46 @@ function readDefinitions(path: string): StructureDefinition[] {
   );
 }
 
+/** The parts of an element definition validation reads; the prose (definition, comment, mapping…) is dropped. */
+const elementKeys =
+  /^(id|path|min|max|type|contentReference|sliceName|slicing|binding|constraint|fixed.+|pattern.+)$/;
+
+/**
+ * A definition without its narrative, differential and element prose: the R4 base definitions
+ * take about a third of the memory this way.
+ */
+function slim(sd: StructureDefinition): StructureDefinition {
+  const { text: _text, differential: _differential, mapping: _mapping, snapshot, ...rest } = sd;
+  if (!snapshot) return rest;
+  const element = snapshot.element.map(
+    (e) => Object.fromEntries(Object.entries(e).filter(([k]) => elementKeys.test(k))) as typeof e,
+  );
+  return { ...rest, snapshot: { element } };
+}
+
 function byUrl(definitions: StructureDefinition[], into = new Map<string, StructureDefinition>()) {
   for (const sd of definitions) if (!into.has(sd.url)) into.set(sd.url, sd);
   return into;
 }
 
 function coreDefinitions(): Map<string, StructureDefinition> {
-  core ??= byUrl([
-    ...readDefinitions(r4DefinitionFile('profiles-resources.json')),
-    ...readDefinitions(r4DefinitionFile('profiles-types.json')),
-  ]);
+  core ??= byUrl(
+    [
+      ...readDefinitions(r4DefinitionFile('profiles-resources.json')),
+      ...readDefinitions(r4DefinitionFile('profiles-types.json')),
+    ].map(slim),
+  );
   return core;
 }
 
 /** Profiles and extensions published with R4 itself; loaded only when one is asked for. */
 function specDefinitions(): Map<string, StructureDefinition> {
-  extra ??= byUrl([
-    ...readDefinitions(r4DefinitionFile('profiles-others.json')),
-    ...readDefinitions(r4DefinitionFile('extension-definitions.json')),
-  ]);
+  extra ??= byUrl(
+    [
+      ...readDefinitions(r4DefinitionFile('profiles-others.json')),
+      ...readDefinitions(r4DefinitionFile('extension-definitions.json')),
+    ].map(slim),
+  );
   return extra;
 }
 
