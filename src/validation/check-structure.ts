@@ -185,7 +185,8 @@ function checkItem(
     type !== 'Element'
   ) {
     const dataType = compiledBase(type);
-    if (dataType) checkNode(dataType, value, at, walk, type);
+    // the element's own copy of a type invariant (ext-1 on every `extension`) already ran
+    if (dataType) checkNode(dataType, value, at, walk, type, new Set(rule.invariants.map((i) => i.key)));
   }
   for (const url of typeRule?.profiles ?? []) {
     if (url === `http://hl7.org/fhir/StructureDefinition/${type ?? ''}`) continue;
@@ -254,7 +255,36 @@ function checkElement(
     }
   }
   for (const item of items) checkItem(structure, rule, item, expressionOf(at, item), walk);
+  if (structure.base) checkPrimitiveExtensions(rule, parent, items, at, walk);
   if (rule.slicing && rule.slices.length > 0) checkSlices(structure, rule, items, at, walk);
+}
+
+/**
+ * R4 json.html#primitive: the id and extensions of a primitive sit in `_name` beside it. They are
+ * checked as an Element, so that ext-1 and the other Extension rules reach them too.
+ */
+function checkPrimitiveExtensions(
+  rule: ElementRule,
+  parent: Record<string, unknown>,
+  items: Item[],
+  at: string,
+  walk: Walk,
+): void {
+  const keys = new Set(items.filter((i) => i.type !== undefined && isPrimitive(i.type)).map((i) => i.key));
+  if (!rule.choice && rule.types.length === 1 && isPrimitive(rule.types[0]?.code ?? '')) keys.add(rule.name);
+  for (const key of keys) {
+    const raw = parent[`_${key}`];
+    // with no value beside it, itemsOf already took `_name` as the element's values
+    if (raw === undefined || parent[key] === undefined) continue;
+    const element = compiledBase('Element');
+    if (!element) return;
+    const list: unknown[] = Array.isArray(raw) ? raw : [raw];
+    list.forEach((value, index) => {
+      if (!isObject(value)) return;
+      const item: Item = Array.isArray(raw) ? { value, key, index } : { value, key };
+      checkNode(element, value, expressionOf(at, item), walk, 'Element');
+    });
+  }
 }
 
 type Match = boolean | undefined;
@@ -413,8 +443,9 @@ export function checkNode(
   at: string,
   walk: Walk,
   type?: string,
+  skip?: Set<string>,
 ): void {
-  checkItem(structure, structure.root, { value, key: '', type }, at, walk);
+  checkItem(structure, structure.root, { value, key: '', type }, at, walk, skip);
   if (isObject(value)) checkChildren(structure, structure.root, value, at, walk);
 }
 

@@ -117,6 +117,22 @@ function parentId(id: string): string {
   return id.slice(0, id.lastIndexOf('.'));
 }
 
+/** In a profile, a binding the base definition has as well is left to the walk against the base. */
+function dropInheritedBindings(type: string, rules: Map<string, ElementRule>): void {
+  const base = compiledBase(type);
+  if (!base) return;
+  for (const rule of rules.values()) {
+    const inherited = base.byId.get(rule.path)?.binding;
+    if (
+      rule.binding &&
+      inherited?.strength === rule.binding.strength &&
+      canonicalUrl(inherited.valueSet) === canonicalUrl(rule.binding.valueSet)
+    ) {
+      delete rule.binding;
+    }
+  }
+}
+
 /** Compiles one definition (it must have a snapshot); compiledStructure caches these by URL. */
 export function compileStructure(sd: StructureDefinition): CompiledStructure {
   const elements = sd.snapshot?.element ?? [];
@@ -142,6 +158,7 @@ export function compileStructure(sd: StructureDefinition): CompiledStructure {
     byId.get(parentId(rule.id))?.children.push(rule);
   }
   if (!root) throw new Error(`${sd.url} has no root element`);
+  if (profile) dropInheritedBindings(sd.type, byId);
   return {
     url: sd.url,
     type: sd.type,

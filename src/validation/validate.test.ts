@@ -109,9 +109,24 @@ describe('validate', () => {
           { url: 'http://example.org/x', valueString: 'a', extension: [{ url: 'y', valueString: 'b' }] },
         ],
       };
-      const [issue] = errors(obs);
-      assert.match(issue?.diagnostics ?? '', /^ext-1: /);
-      assert.deepEqual(issue?.expression, ['Observation.extension[0]']);
+      const issues = errors(obs);
+      assert.equal(issues.length, 1, 'reported once');
+      assert.match(issues[0]?.diagnostics ?? '', /^ext-1: /);
+      assert.deepEqual(issues[0]?.expression, ['Observation.extension[0]']);
+    });
+
+    it('rejects a broken extension on a primitive value (ext-1 in _status)', () => {
+      const obs = {
+        ...labResult(),
+        _status: {
+          extension: [
+            { url: 'http://example.org/x', valueString: 'a', extension: [{ url: 'y', valueString: 'b' }] },
+          ],
+        },
+      };
+      const issues = errors(obs);
+      assert.deepEqual(where(issues), ['Observation.status.extension[0]']);
+      assert.match(issues[0]?.diagnostics ?? '', /^ext-1: /);
     });
 
     it('rejects an element that holds only an id (ele-1)', () => {
