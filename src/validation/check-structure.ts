@@ -162,8 +162,9 @@ function checkItem(
     push(walk, 'error', 'invariant', 'ele-1: All FHIR elements must have a @value or children', at);
   }
   const typeRule = rule.types.find((t) => t.code === type);
-  if (type === 'Resource' || (rule !== structure.root && isResource && structure.base)) {
-    if (typeof value.resourceType === 'string') {
+  if (type === 'Resource' || (rule !== structure.root && isResource)) {
+    // an embedded resource is checked once, by the walk against the base definitions
+    if (structure.base && typeof value.resourceType === 'string') {
       checkResourceNode(value, at, { ...walk, resource: value, profile: undefined });
     }
     return;

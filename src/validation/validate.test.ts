@@ -97,6 +97,16 @@ describe('validate', () => {
       assert.ok(errors(obs).some((i) => i.diagnostics?.startsWith('dom-2: ')));
     });
 
+    it('checks a contained resource once, even when a profile applies to its container', () => {
+      const obs = {
+        ...labResult(),
+        subject: { reference: '#a' },
+        contained: [{ resourceType: 'Patient', id: 'a', name: [{ id: 'only-an-id' }] }],
+      };
+      const issues = errors(obs, { profiles: [lab] });
+      assert.deepEqual(where(issues), ['Observation.contained[0].name[0]']);
+    });
+
     it('rejects a contained resource nothing refers to (dom-3)', () => {
       const obs = { ...labResult(), contained: [{ resourceType: 'Patient', id: 'a' }] };
       assert.ok(errors(obs).some((i) => i.diagnostics?.startsWith('dom-3: ')));

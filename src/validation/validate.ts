@@ -10,8 +10,6 @@ import { validateResource } from './validate-resource.js';
  */
 export type ValidationLevel = 'off' | 'schema' | 'full';
 
-export const validationLevels: readonly ValidationLevel[] = ['off', 'schema', 'full'];
-
 /** What the configuration says about validation. */
 export interface ValidationPolicy {
   /** The level for writes that do not ask for another one. */
@@ -32,13 +30,8 @@ export interface ValidateOptions {
   policy?: ValidationPolicy;
   /** Overrides the policy's level (a trusted feed, a restore). */
   level?: ValidationLevel;
-  /** More profiles to check, e.g. `$validate?profile=`; each must be known (see isKnownProfile). */
+  /** More profiles to check, e.g. `$validate?profile=`; an unknown one is reported as an error. */
   profiles?: readonly string[];
-}
-
-/** Whether Ferry can check a resource against this profile. */
-export function isKnownProfile(url: string): boolean {
-  return compiledStructure(url) !== undefined;
 }
 
 /** The profiles a resource is checked against: enforced for its type, declared, and asked for. */
