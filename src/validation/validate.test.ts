@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { Issue } from '../errors.js';
 import { defaultPolicy, validate, type ValidateOptions } from './validate.js';
 
@@ -330,6 +333,29 @@ describe('validate', () => {
     it('rejects a name with neither family nor given (us-core-6)', () => {
       const issues = errors({ ...patient(), name: [{ text: 'Amy Shaw' }] });
       assert.match(issues[0]?.diagnostics ?? '', /^us-core-6: /);
+    });
+  });
+
+  describe('profiles the official R4 examples declare (US Core ships no examples)', () => {
+    const dir = dirname(createRequire(import.meta.url).resolve('hl7.fhir.r4.examples/package.json'));
+    const declaring = readdirSync(dir)
+      .filter((f) => f.startsWith('Observation-'))
+      .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>)
+      .filter((r) => JSON.stringify(r.meta ?? {}).includes('StructureDefinition/vitalsigns'));
+
+    it('accepts every vital-signs example against the R4 vitalsigns profile it declares', () => {
+      assert.ok(declaring.length >= 10, `only ${declaring.length} examples`);
+      for (const r of declaring) assert.deepEqual(errors(r), [], String(r.id));
+    });
+
+    it('refuses each of them once its vital-signs category is gone (the VSCat slice)', () => {
+      for (const r of declaring) {
+        const issues = errors({ ...r, category: [{ text: 'vitals' }] });
+        assert.ok(
+          issues.some((i) => /Slice 'VSCat'.*vitalsigns/.test(i.diagnostics ?? '')),
+          `${String(r.id)}: ${JSON.stringify(issues)}`,
+        );
+      }
     });
   });
 
