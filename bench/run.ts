@@ -7,6 +7,7 @@ import { preload } from './preload.js';
 import { entriesPerTransaction } from './transaction-bench.js';
 import { fmt, printTable, progress, versus } from './report.js';
 import { runStoreBench } from './store-bench.js';
+import { runValidatedWriteBench, runValidationBench } from './validation-bench.js';
 import { makeTempDir, removeTempDir } from './temp-dirs.js';
 
 /**
@@ -63,6 +64,36 @@ async function storeSection(): Promise<unknown> {
     ]),
   );
   return runs;
+}
+
+async function validationSection(): Promise<unknown> {
+  const checks = await runValidationBench(seed, num('BENCH_VALIDATION_SECONDS', 3));
+  printTable(
+    '4a. Validation on one core (dist/ build); target: full with a US Core profile ≥ 5,000/s',
+    ['resources', 'level', 'checked', 'per second', 'with errors'],
+    checks.map((c) => {
+      const [what = '', level = ''] = c.name.split(', ');
+      return [
+        what,
+        level,
+        c.resources,
+        c.name.includes('US Core') ? versus(c.perSecond, '≥ 5,000') : c.perSecond,
+        c.errors,
+      ];
+    }),
+  );
+  const writes = await runValidatedWriteBench(
+    seed,
+    num('BENCH_STORE_RESOURCES', 20_000),
+    num('BENCH_STORE_SECONDS', 4),
+  );
+  const off = writes.find((w) => w.level === 'off')?.perSecond ?? NaN;
+  printTable(
+    '4b. Creates through the service (validate, index, group commit), 64 in flight; target: full ≥ 60 % of off',
+    ['level', 'resources', 'creates/s', 'share of off'],
+    writes.map((w) => [w.level, w.resources, w.perSecond, `${fmt((100 * w.perSecond) / off)} %`]),
+  );
+  return { checks, writes };
 }
 
 interface SizeRun extends HttpRun {
@@ -195,6 +226,8 @@ const store = env.BENCH_STORE === '0' ? [] : await storeSection();
 globalThis.gc?.();
 const http = await httpSection();
 printHttp(http);
+globalThis.gc?.();
+const validation = env.BENCH_VALIDATION === '0' ? {} : await validationSection();
 const summary = {
   node: process.version,
   seed,
@@ -202,6 +235,7 @@ const summary = {
   client,
   generator,
   store,
+  validation,
   http,
   seconds: (Date.now() - started) / 1000,
 };

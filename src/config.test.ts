@@ -64,4 +64,31 @@ describe('loadConfig', () => {
       url: 'mongodb://db:27017/ferry',
     });
   });
+  it('validates fully with no enforced profile by default', () => {
+    assert.deepEqual(loadConfig({}).validation, { level: 'full', enforce: {}, strictProfiles: false });
+  });
+
+  it('reads the validation level, the enforced profiles per type and the strict setting', () => {
+    const config = loadConfig({
+      FERRY_VALIDATION: 'schema',
+      FERRY_PROFILES:
+        'Observation=http://a.example/sd/x, Observation=http://a.example/sd/y,Patient=http://b.example/p',
+      FERRY_PROFILES_STRICT: 'true',
+    });
+    assert.deepEqual(config.validation, {
+      level: 'schema',
+      enforce: {
+        Observation: ['http://a.example/sd/x', 'http://a.example/sd/y'],
+        Patient: ['http://b.example/p'],
+      },
+      strictProfiles: true,
+    });
+  });
+
+  it('refuses an unknown validation level, a malformed profile list and a non-boolean strict setting', () => {
+    fails({ FERRY_VALIDATION: 'strict' }, 'FERRY_VALIDATION');
+    fails({ FERRY_PROFILES: 'Observation' }, 'FERRY_PROFILES');
+    fails({ FERRY_PROFILES: 'Observation=not a url' }, 'FERRY_PROFILES');
+    fails({ FERRY_PROFILES_STRICT: 'yes' }, 'FERRY_PROFILES_STRICT');
+  });
 });

@@ -17,6 +17,14 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Seconds to wait for in-flight requests on SIGTERM before closing connections. */
   shutdownGraceSeconds: number;
+  validation: {
+    /** `off` (trusted restores only), `schema`, or `full` (schema, invariants, bindings, profiles). */
+    level: 'off' | 'schema' | 'full';
+    /** Profiles enforced on every resource of a type: type → canonical URLs. */
+    enforce: Readonly<Record<string, readonly string[]>>;
+    /** An unknown `meta.profile` is an error instead of a warning. */
+    strictProfiles: boolean;
+  };
 }
 
 /** A configuration value that cannot be used; `message` is the one line to print. */
@@ -81,6 +89,24 @@ export const settings = [
   },
   { env: 'FERRY_LOG_LEVEL', flag: 'log-level', default: 'info', help: 'debug, info, warn or error' },
   {
+    env: 'FERRY_VALIDATION',
+    flag: 'validation',
+    default: 'full',
+    help: 'off (trusted restores only), schema, or full (invariants, bindings, profiles)',
+  },
+  {
+    env: 'FERRY_PROFILES',
+    flag: 'profiles',
+    default: '',
+    help: 'profiles enforced per type: Type=URL[,Type=URL…]',
+  },
+  {
+    env: 'FERRY_PROFILES_STRICT',
+    flag: 'profiles-strict',
+    default: 'false',
+    help: 'true: an unknown meta.profile is refused, not a warning',
+  },
+  {
     env: 'FERRY_SHUTDOWN_GRACE',
     flag: 'shutdown-grace',
     default: '10',
@@ -119,6 +145,26 @@ function bytes(variable: string, raw: string): number {
   const n = Number(m[1]) * unit;
   if (n < 1024) throw new ConfigError(variable, `'${raw}' is too small (at least 1kb)`);
   return n;
+}
+
+/** `Observation=URL,Patient=URL2` → { Observation: [URL], Patient: [URL2] } (a type may repeat). */
+function profileMap(raw: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const part of raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
+    const m = /^([A-Z][A-Za-z]+)=(\S+)$/.exec(part);
+    if (!m?.[1] || !m[2]) {
+      throw new ConfigError(
+        'FERRY_PROFILES',
+        `'${part}' is not Type=URL (e.g. Observation=http://…/my-profile)`,
+      );
+    }
+    url('FERRY_PROFILES', m[2], ['http:', 'https:', 'urn:']);
+    (out[m[1]] ??= []).push(m[2]);
+  }
+  return out;
 }
 
 /**
@@ -188,6 +234,12 @@ export function loadConfig(
       'FERRY_BUNDLE_MAX_ENTRIES',
       `'${maxEntries}' is not a number of entries (1-9999999)`,
     );
+  const level = get('FERRY_VALIDATION') ?? 'full';
+  if (!['off', 'schema', 'full'].includes(level))
+    throw new ConfigError('FERRY_VALIDATION', `'${level}' must be off, schema or full`);
+  const strict = (get('FERRY_PROFILES_STRICT') ?? 'false').toLowerCase();
+  if (!['true', 'false'].includes(strict))
+    throw new ConfigError('FERRY_PROFILES_STRICT', `'${strict}' must be true or false`);
 
   const config: Config = {
     port: httpPort,
@@ -200,6 +252,11 @@ export function loadConfig(
     maxBundleEntries: Number(maxEntries),
     logLevel: logLevel as Config['logLevel'],
     shutdownGraceSeconds: Number(grace),
+    validation: {
+      level: level as Config['validation']['level'],
+      enforce: profileMap(get('FERRY_PROFILES') ?? ''),
+      strictProfiles: strict === 'true',
+    },
   };
   if (certFile && keyFile) config.tls = { certFile: resolve(cwd, certFile), keyFile: resolve(cwd, keyFile) };
   if (issuer && jwksUri) {

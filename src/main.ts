@@ -14,6 +14,7 @@ import { checkIndexVersion } from './service/reindex.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { ResourceStore } from './store/store.js';
 import { warmValidators } from './validation/validate-resource.js';
+import { checkPolicy, profilesByType, warmProfiles } from './validation/policy.js';
 
 export interface Gateway {
   /** Where the HTTP server listens (the real port when 0 was asked for). */
@@ -51,17 +52,31 @@ function readTlsFile(variable: string, path: string): Buffer {
 export async function startGateway(config: Readonly<Config>, log: Logger): Promise<Gateway> {
   const started = new Date();
   warmValidators();
+  const problem = checkPolicy(config.validation);
+  if (problem) throw new ConfigError('FERRY_PROFILES', problem);
+  if (config.validation.level === 'full') warmProfiles(config.validation);
   const tls = config.tls && {
     cert: readTlsFile('FERRY_TLS_CERT', config.tls.certFile),
     key: readTlsFile('FERRY_TLS_KEY', config.tls.keyFile),
   };
   const store = openStore(config);
-  const ctx: ServiceContext = { store, baseUrl: config.baseUrl, log, now: () => new Date() };
+  const ctx: ServiceContext = {
+    store,
+    baseUrl: config.baseUrl,
+    log,
+    now: () => new Date(),
+    validation: config.validation,
+  };
   if ((await checkIndexVersion(ctx)) === 'stale') {
     // searches still answer; values indexed differently by the older version may be missed
     log.warn('search.index_stale', { action: 'run "ferry reindex" to rebuild the search index' });
   }
-  const metadata = capabilityStatement({ baseUrl: config.baseUrl, version: packageVersion(), started });
+  const metadata = capabilityStatement({
+    baseUrl: config.baseUrl,
+    version: packageVersion(),
+    started,
+    profiles: profilesByType(),
+  });
   const app = createApp({
     ctx,
     metadata,

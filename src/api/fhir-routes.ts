@@ -17,6 +17,7 @@ import { patchResource } from '../service/patch.js';
 import { readResource, vreadResource } from '../service/read.js';
 import { searchResources } from '../service/search.js';
 import { updateResource } from '../service/update.js';
+import { validateOperation } from '../service/validate-operation.js';
 import type { CapabilityStatement } from 'fhir/r4.js';
 import { fhirJsonTypes, jsonBody, jsonPatchTypes } from './body.js';
 import { rejectMethod } from './errors.js';
@@ -164,6 +165,29 @@ export function fhirRoutes(
   router
     .route('/:type/_search')
     .post(body, (req, res) => search(req, res, param(req, 'type')))
+    .all(rejectMethod(['POST']));
+
+  // R4 resource-operation-validate.html; before `/:compartment/:id/:type` and `/:type/:id`,
+  // which would otherwise take `$validate` for a type or an id.
+  const validateRoute = async (req: Request, res: Response): Promise<void> => {
+    const raw: unknown = req.body;
+    const query = new URLSearchParams(queryPairs(req));
+    const result = await validateOperation(ctx, {
+      type: param(req, 'type'),
+      id: req.params.id === undefined ? undefined : param(req, 'id'),
+      body: Buffer.isBuffer(raw) && raw.length > 0 ? jsonBody(req, fhirJsonTypes) : undefined,
+      mode: query.get('mode') ?? undefined,
+      profile: query.get('profile') ?? undefined,
+    });
+    sendOutcome(req, res, 200, result);
+  };
+  router
+    .route('/:type/$validate')
+    .post(body, validateRoute)
+    .all(rejectMethod(['POST']));
+  router
+    .route('/:type/:id/$validate')
+    .post(body, validateRoute)
     .all(rejectMethod(['POST']));
 
   router

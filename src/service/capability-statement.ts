@@ -20,6 +20,8 @@ export interface ServerFacts {
   version: string;
   /** When this server instance started (CapabilityStatement.date). */
   started: Date;
+  /** Profiles Ferry can check, by the type they constrain (CapabilityStatement.rest.resource.supportedProfile). */
+  profiles?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -33,6 +35,7 @@ export function capabilityStatement(facts: ServerFacts): CapabilityStatement {
     return {
       type,
       profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+      ...(facts.profiles?.[type]?.length ? { supportedProfile: [...facts.profiles[type]] } : {}),
       interaction: [
         { code: 'read' },
         { code: 'vread' },
@@ -57,6 +60,9 @@ export function capabilityStatement(facts: ServerFacts): CapabilityStatement {
       conditionalRead: 'full-support',
       conditionalUpdate: true,
       conditionalDelete: 'multiple',
+      operation: [
+        { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
+      ],
     };
   };
   return {

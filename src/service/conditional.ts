@@ -116,6 +116,7 @@ export async function conditionalCreate(
   type: string,
   body: unknown,
   criteria: [string, string][],
+  options: Pick<WriteOptions, 'validation'> = {},
 ): Promise<WriteResult> {
   assertResourceType(type);
   assertBodyType(body, type);
@@ -130,6 +131,7 @@ export async function conditionalCreate(
       undefined,
       resource,
       ctx.now().toISOString(),
+      options.validation,
     );
     try {
       await commit(ctx, write ? [write] : [], false, [claim.record]);

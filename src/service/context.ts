@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import type { ResourceStore } from '../store/store.js';
+import type { ValidationPolicy } from '../validation/validate.js';
 
 /** What every service function needs; passed in, never imported globally. */
 export interface ServiceContext {
@@ -8,4 +9,6 @@ export interface ServiceContext {
   baseUrl: string;
   log: Logger;
   now(): Date;
+  /** How writes are validated; the R4 rules at level `full` with no enforced profile when absent. */
+  validation?: ValidationPolicy;
 }

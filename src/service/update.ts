@@ -1,6 +1,7 @@
 import type { Resource } from 'fhir/r4.js';
 import { badRequest, preconditionFailed } from '../errors.js';
 import type { StoredVersion } from '../store/store.js';
+import type { ValidationLevel } from '../validation/validate.js';
 import type { ServiceContext } from './context.js';
 import { assertBodyType, assertId, assertResourceType } from './guards.js';
 import { commit, prepareVersion, withRetry, type WriteResult } from './write-path.js';
@@ -8,6 +9,8 @@ import { commit, prepareVersion, withRetry, type WriteResult } from './write-pat
 export interface WriteOptions {
   /** The version the client expects to replace (If-Match). */
   ifMatch?: number;
+  /** Overrides the configured validation level for this write (a trusted feed, a restore). */
+  validation?: ValidationLevel;
 }
 
 /** 412 when If-Match names another version than the current one (R4 http.html#concurrency). */
@@ -34,7 +37,15 @@ export async function putVersion(
   return withRetry(async () => {
     const current = await ctx.store.readCurrent(type, id);
     checkIfMatch(current, options.ifMatch);
-    const prepared = prepareVersion(ctx, type, id, current, next(current), ctx.now().toISOString());
+    const prepared = prepareVersion(
+      ctx,
+      type,
+      id,
+      current,
+      next(current),
+      ctx.now().toISOString(),
+      options.validation,
+    );
     if (prepared.write) await commit(ctx, [prepared.write], options.ifMatch !== undefined);
     return prepared.result;
   });

@@ -8,7 +8,7 @@ import {
 } from '../store/store.js';
 import { extractIndexEntries } from '../search/extract.js';
 import type { IndexEntry } from '../search/types.js';
-import { validateResource } from '../validation/validate-resource.js';
+import { validate, type ValidationLevel, type ValidationPolicy } from '../validation/validate.js';
 import type { ServiceContext } from './context.js';
 
 /**
@@ -26,9 +26,23 @@ export interface WriteResult {
   unchanged?: boolean;
 }
 
-/** 422 with every issue when the resource breaks the R4 rules. */
-export function assertValid(resource: Resource): void {
-  const issues = validateResource(resource);
+/** How one write is validated: the configured policy, and a level a door may ask for instead. */
+export interface WriteValidation {
+  /** The configuration's policy (`ctx.validation`); the R4 rules at level `full` when absent. */
+  policy?: ValidationPolicy;
+  /**
+   * A per-client or per-feed override of the policy's level, e.g. `off` for a restore of data
+   * that was validated when first written.
+   */
+  level?: ValidationLevel;
+}
+
+/**
+ * 422 with every issue (warnings included) when the resource breaks the R4 rules or a profile
+ * that applies to it (validation.html). Every write door calls this, once per resource.
+ */
+export function assertValid(resource: Resource, options: WriteValidation = {}): void {
+  const issues = validate(resource, options);
   if (issues.some((i) => i.severity === 'error' || i.severity === 'fatal')) throw invalid(issues);
 }
 
@@ -98,8 +112,9 @@ export function prepareVersion(
   current: StoredVersion | undefined,
   resource: Resource,
   lastUpdated: string,
+  level?: ValidationLevel,
 ): PreparedVersion {
-  assertValid(resource);
+  assertValid(resource, level === undefined ? { policy: ctx.validation } : { policy: ctx.validation, level });
   if (current && sameContent(current, resource)) {
     return { result: { version: current, created: false, unchanged: true } };
   }
