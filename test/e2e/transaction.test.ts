@@ -400,3 +400,34 @@ describe('batch and transaction Bundles over HTTP', function () {
     );
   });
 });
+
+describe('transaction entries under an enforced profile', function () {
+  this.timeout(60000);
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer({
+      FERRY_PROFILES: 'Observation=http://ferry.example.org/fhir/StructureDefinition/ferry-lab-result',
+    });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('validates each entry against the profile exactly as a standalone write', async () => {
+    const noSubject: Observation = observation('Patient/x');
+    delete noSubject.subject;
+    const standalone = await server.fhir('/Observation', { method: 'POST', json: noSubject });
+    assert.equal(standalone.status, 422);
+    const res = await server.fhir('', {
+      method: 'POST',
+      json: bundle('transaction', [post(patient('profiled')), post(noSubject)]),
+    });
+    assert.equal(res.status, 422);
+    const outcome = (await res.json()) as OperationOutcome;
+    assert.match(outcome.issue[0]?.diagnostics ?? '', /^Bundle\.entry\[1\]/);
+    assert.ok(
+      outcome.issue.some((i) => i.expression?.some((e) => e.startsWith('Bundle.entry[1].resource'))),
+      JSON.stringify(outcome),
+    );
+  });
+});
