@@ -82,15 +82,22 @@ function codeSystemConcepts(system: string): CodeSystemConcept[] | undefined {
   return out;
 }
 
-/** The concept with `code` and all its descendants (nested concepts and `subsumedBy`/`parent` properties). */
-function descendants(system: string, code: string, includeSelf: boolean): CodeSystemConcept[] | undefined {
-  const all = codeSystemConcepts(system);
-  if (!all) return undefined;
+/** A shipped CodeSystem's is-a links (nesting and `subsumedBy`/`parent` properties), built once. */
+interface Hierarchy {
+  children: Map<string, CodeSystemConcept[]>;
+  parents: Map<string, string[]>;
+}
+const hierarchies = new Map<string, Hierarchy>();
+
+function hierarchyOf(system: string): Hierarchy {
+  let h = hierarchies.get(system);
+  if (h) return h;
   const children = new Map<string, CodeSystemConcept[]>();
+  const parents = new Map<string, string[]>();
   const link = (parent: string, child: CodeSystemConcept): void => {
     children.set(parent, [...(children.get(parent) ?? []), child]);
+    parents.set(child.code, [...(parents.get(child.code) ?? []), parent]);
   };
-  const cs = load().codeSystems.get(system);
   const walk = (concepts: CodeSystemConcept[] | undefined, parent?: string): void => {
     for (const c of concepts ?? []) {
       if (parent !== undefined) link(parent, c);
@@ -100,9 +107,19 @@ function descendants(system: string, code: string, includeSelf: boolean): CodeSy
       walk(c.concept, c.code);
     }
   };
-  walk(cs?.concept);
+  walk(load().codeSystems.get(system)?.concept);
+  h = { children, parents };
+  hierarchies.set(system, h);
+  return h;
+}
+
+/** The concept with `code` and all its descendants (nested concepts and `subsumedBy`/`parent` properties). */
+function descendants(system: string, code: string, includeSelf: boolean): CodeSystemConcept[] | undefined {
+  const all = codeSystemConcepts(system);
+  if (!all) return undefined;
   const root = all.find((c) => c.code === code);
   if (!root) return [];
+  const { children } = hierarchyOf(system);
   const out: CodeSystemConcept[] = includeSelf ? [root] : [];
   const seen = new Set([root.code]);
   const queue = [root.code];
@@ -185,38 +202,74 @@ function expand(url: string, stack: string[]): Expansion | undefined {
   if (expansions.has(key)) return expansions.get(key);
   if (stack.includes(key)) return undefined;
   const vs = load().valueSets.get(key);
-  let result: Expansion | undefined;
-  if (vs?.compose) {
+  const result = vs ? expandDefinition(vs, key, stack) : undefined;
+  expansions.set(key, result);
+  return result;
+}
+
+/** A ValueSet's codes from its compose (against shipped terminology) or its stored expansion. */
+function expandDefinition(vs: ValueSet, key: string, stack: string[]): Expansion | undefined {
+  if (vs.compose) {
     const codes = new Map<string, ExpandedCode>();
-    let complete = true;
     for (const include of vs.compose.include) {
       const part = includeCodes(include, [...stack, key]);
-      if (!part) {
-        complete = false;
-        break;
-      }
+      if (!part) return undefined;
       for (const [k, v] of part) codes.set(k, v);
     }
     for (const exclude of vs.compose.exclude ?? []) {
-      if (!complete) break;
       const part = includeCodes(exclude, [...stack, key]);
-      if (!part) {
-        complete = false;
-        break;
-      }
+      if (!part) return undefined;
       for (const k of part.keys()) codes.delete(k);
     }
-    if (complete) result = { url: key, codes };
-  } else if (vs?.expansion?.contains) {
-    const codes = new Map<string, ExpandedCode>();
-    for (const c of vs.expansion.contains) {
-      if (c.system && c.code)
-        codes.set(`${c.system}|${c.code}`, { system: c.system, code: c.code, display: c.display });
-    }
-    result = { url: key, codes };
+    return { url: key, codes };
   }
-  expansions.set(key, result);
-  return result;
+  if (vs.expansion?.contains) {
+    const codes = new Map<string, ExpandedCode>();
+    const walk = (contains: NonNullable<ValueSet['expansion']>['contains']): void => {
+      for (const c of contains ?? []) {
+        if (c.system && c.code && c.abstract !== true)
+          codes.set(`${c.system}|${c.code}`, { system: c.system, code: c.code, display: c.display });
+        walk(c.contains);
+      }
+    };
+    walk(vs.expansion.contains);
+    return { url: key, codes };
+  }
+  return undefined;
+}
+
+/**
+ * The expansion of a ValueSet resource that Ferry does not ship (e.g. one stored through the
+ * API): its stored `expansion`, or its `compose` over the shipped terminology; not cached.
+ */
+export function expandValueSetResource(vs: ValueSet): Expansion | undefined {
+  return expandDefinition(vs, vs.url ?? '', []);
+}
+
+/**
+ * `code` and every code it subsumes in a shipped CodeSystem (search `:below`, R4
+ * search.html#token); `undefined` when Ferry does not ship that CodeSystem complete.
+ */
+export function subsumedCodes(system: string, code: string): string[] | undefined {
+  return descendants(system, code, true)?.map((c) => c.code);
+}
+
+/** `code` and every code that subsumes it in a shipped CodeSystem (search `:above`). */
+export function subsumingCodes(system: string, code: string): string[] | undefined {
+  const all = codeSystemConcepts(system);
+  if (!all) return undefined;
+  if (!all.some((c) => c.code === code)) return [];
+  const { parents } = hierarchyOf(system);
+  const out = [code];
+  const seen = new Set(out);
+  for (let i = 0; i < out.length; i++) {
+    for (const parent of parents.get(out[i] ?? '') ?? []) {
+      if (seen.has(parent)) continue;
+      seen.add(parent);
+      out.push(parent);
+    }
+  }
+  return out;
 }
 
 /**

@@ -75,6 +75,54 @@ describe('FHIR search over HTTP', function () {
     await server.stop();
   });
 
+  it('finds codes in a ValueSet (shipped or stored), not in one, and below or above a code', async () => {
+    const actCode = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
+    for (const [id, code] of [
+      ['e-amb', 'AMB'],
+      ['e-imp', 'IMP'],
+      ['e-acute', 'ACUTE'],
+    ] as const) {
+      const res = await server.fhir(`/Encounter/${id}`, {
+        method: 'PUT',
+        json: { resourceType: 'Encounter', id, status: 'finished', class: { system: actCode, code } },
+      });
+      assert.ok(res.status < 300, await res.text());
+    }
+    const glucose = 'http://example.org/fhir/ValueSet/glucose';
+    const stored = await server.fhir('/ValueSet/glucose', {
+      method: 'PUT',
+      json: {
+        resourceType: 'ValueSet',
+        id: 'glucose',
+        url: glucose,
+        status: 'active',
+        compose: { include: [{ system: loinc, concept: [{ code: '2345-7' }] }] },
+      },
+    });
+    assert.ok(stored.status < 300, await stored.text());
+    const q = encodeURIComponent;
+    assert.deepEqual(await ids(`/Encounter?class:below=${q(`${actCode}|IMP`)}`), ['e-acute', 'e-imp']);
+    assert.deepEqual(await ids(`/Encounter?class:above=${q(`${actCode}|ACUTE`)}`), ['e-acute', 'e-imp']);
+    assert.deepEqual(await ids(`/Encounter?class:below=${q(`${actCode}|_ActEncounterCode`)}`), [
+      'e-acute',
+      'e-amb',
+      'e-imp',
+    ]);
+    assert.deepEqual(
+      await ids(`/Observation?status:in=${q('http://hl7.org/fhir/ValueSet/observation-status')}`),
+      ['g1', 'g2', 'g3', 'h1'],
+    );
+    assert.deepEqual(await ids(`/Observation?code:in=${q(glucose)}`), ['g1', 'g2', 'g3']);
+    assert.deepEqual(await ids(`/Observation?code:not-in=${q(glucose)}`), ['h1']);
+    const unknown = await server.fhir(
+      `/Observation?code:in=${q('http://example.org/fhir/ValueSet/nothing')}`,
+    );
+    assert.equal(unknown.status, 400);
+    const noHierarchy = await server.fhir(`/Observation?code:below=${q(`${loinc}|2345-7`)}`);
+    assert.equal(noHierarchy.status, 400);
+    assert.deepEqual(((await noHierarchy.json()) as OperationOutcome).issue[0]?.expression, ['code:below']);
+  });
+
   it('finds by token, with and without system', async () => {
     assert.deepEqual(await ids('/Observation?code=2345-7'), ['g1', 'g2', 'g3']);
     assert.deepEqual(await ids(`/Observation?code=${encodeURIComponent(`${loinc}|718-7`)}`), ['h1']);
