@@ -7,7 +7,7 @@ import type { Filter, HasFilter, Modifier, SearchParamType } from './types.js';
 const modifiersOf: Record<SearchParamType, readonly Modifier[]> = {
   string: ['exact', 'contains'],
   token: ['text', 'not', 'above', 'below', 'in', 'not-in', 'of-type'],
-  // and `:[type]`; :above/:below apply to canonical references (R4 search.html#reference)
+  // and `:[type]`; :above/:below search a hierarchy of resources (R4 search.html#reference)
   reference: ['identifier', 'above', 'below'],
   uri: ['above', 'below'],
   number: [],

@@ -253,9 +253,6 @@ function parseReference(ctx: ParseContext, spec: ValueSpec, raw: string, name: s
   if (version !== undefined) {
     throw badRequest(`${name}=${raw}: only a canonical URL can carry |version`, name);
   }
-  if (spec.modifier === 'above' || spec.modifier === 'below') {
-    throw badRequest(`${name}=${raw}: :${spec.modifier} takes a canonical URL`, name);
-  }
   const relative = relativePattern.exec(text);
   if (relative) {
     const [, type = '', id = '', vid] = relative;

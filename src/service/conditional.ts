@@ -2,7 +2,7 @@ import type { Resource } from 'fhir/r4.js';
 import { badRequest, FhirError, outcome, preconditionFailed } from '../errors.js';
 import { newId } from '../fhir/ids.js';
 import { RecordExistsError, type RecordWrite, type StoredVersion } from '../store/store.js';
-import { expandCodeFilters } from './code-filters.js';
+import { expandModifiers } from './expand-modifiers.js';
 import type { ServiceContext } from './context.js';
 import { assertBodyType, assertResourceType } from './guards.js';
 import { patchResource } from './patch.js';
@@ -52,7 +52,7 @@ const resultParameters = new Set([
 async function matches(ctx: ServiceContext, parsed: ParsedSearch, limit: number): Promise<StoredVersion[]> {
   const query = {
     ...parsed.query,
-    filters: await expandCodeFilters(ctx, parsed.query.types, parsed.query.filters),
+    filters: await expandModifiers(ctx, parsed.query.types, parsed.query.filters),
     count: limit,
     total: 'none' as const,
     include: [],

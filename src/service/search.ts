@@ -8,7 +8,7 @@ import { ucumCanonical, ucumSystem } from '../search/ucum.js';
 import { parseSearch, type ParsedSearch } from '../search/parse-query.js';
 import type { QueryFilter, SearchParamType } from '../search/types.js';
 import type { StoredVersion } from '../store/store.js';
-import { expandCodeFilters } from './code-filters.js';
+import { expandModifiers } from './expand-modifiers.js';
 import type { ServiceContext } from './context.js';
 import { assertId, assertResourceType } from './guards.js';
 
@@ -116,7 +116,7 @@ export async function searchResources(ctx: ServiceContext, request: SearchReques
   if (request.type !== undefined) assertResourceType(request.type);
   const parsed = parseFor(ctx, request.type, request.params, request.strict);
   const query = parsed.query;
-  query.filters = await expandCodeFilters(ctx, query.types, query.filters);
+  query.filters = await expandModifiers(ctx, query.types, query.filters);
   if (request.compartment) query.filters.push(compartmentFilter(request.compartment, request.type));
   const page = await ctx.store.search(query);
   const path = [request.compartment?.type, request.compartment?.id, request.type]

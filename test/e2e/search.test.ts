@@ -123,6 +123,48 @@ describe('FHIR search over HTTP', function () {
     assert.deepEqual(((await noHierarchy.json()) as OperationOutcome).issue[0]?.expression, ['code:below']);
   });
 
+  it('searches a part-of hierarchy with :below and :above on a reference', async () => {
+    const put = async (resource: { resourceType: string; id: string }): Promise<void> => {
+      const res = await server.fhir(`/${resource.resourceType}/${resource.id}`, {
+        method: 'PUT',
+        json: resource,
+      });
+      assert.ok(res.status < 300, await res.text());
+    };
+    await put({ resourceType: 'Location', id: 'hospital', name: 'Hospital' } as never);
+    await put({
+      resourceType: 'Location',
+      id: 'ward-a',
+      partOf: { reference: 'Location/hospital' },
+    } as never);
+    await put({ resourceType: 'Location', id: 'room-1', partOf: { reference: 'Location/ward-a' } } as never);
+    await put({ resourceType: 'Location', id: 'clinic' });
+    for (const [id, at] of [
+      ['v-hospital', 'hospital'],
+      ['v-ward', 'ward-a'],
+      ['v-room', 'room-1'],
+      ['v-clinic', 'clinic'],
+    ] as const) {
+      await put({
+        resourceType: 'Encounter',
+        id,
+        status: 'finished',
+        class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+        location: [{ location: { reference: `Location/${at}` } }],
+      } as never);
+    }
+    assert.deepEqual(await ids('/Location?partof:below=Location/hospital'), ['room-1', 'ward-a']);
+    assert.deepEqual(await ids('/Encounter?location:below=Location/ward-a'), ['v-room', 'v-ward']);
+    assert.deepEqual(await ids('/Encounter?location:above=Location/room-1'), [
+      'v-hospital',
+      'v-room',
+      'v-ward',
+    ]);
+    assert.deepEqual(await ids('/Encounter?location:below=clinic'), ['v-clinic']);
+    const noHierarchy = await server.fhir('/Observation?performer:below=Practitioner/p1');
+    assert.equal(noHierarchy.status, 400);
+  });
+
   it('finds by token, with and without system', async () => {
     assert.deepEqual(await ids('/Observation?code=2345-7'), ['g1', 'g2', 'g3']);
     assert.deepEqual(await ids(`/Observation?code=${encodeURIComponent(`${loinc}|718-7`)}`), ['h1']);

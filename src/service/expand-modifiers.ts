@@ -9,7 +9,8 @@ import {
   subsumingCodes,
   type ExpandedCode,
 } from '../terminology/valuesets.js';
-import { searchParameter } from '../search/parameters.js';
+import { extractIndexEntries } from '../search/extract.js';
+import { searchParameter, searchParameters } from '../search/parameters.js';
 import type { ServiceContext } from './context.js';
 
 const require = createRequire(import.meta.url);
@@ -84,12 +85,122 @@ function hierarchyCodes(f: Filter, v: FilterValue): TokenValue[] {
   return codes.map((code) => ({ kind: 'token', system, code }));
 }
 
+/** Most resources a reference `:below`/`:above` hierarchy may hold, and how deep it is followed. */
+const maxHierarchy = 1000;
+const maxDepth = 20;
+
+type ReferenceValue = Extract<FilterValue, { kind: 'reference' }>;
+
+/**
+ * The reference parameter that makes `type` a hierarchy (R4 search.html#reference, "searching
+ * hierarchies": a circular reference such as Location.partof); 400 when it has none or several.
+ */
+function hierarchyParam(type: string, name: string): string {
+  const circular = [...searchParameters(type).values()].filter(
+    (def) => def.type === 'reference' && def.base === type && (def.target ?? []).includes(type),
+  );
+  const [only, another] = circular;
+  if (!only || another) {
+    throw notSupported(`${name}: ${type} has no single part-of reference to search a hierarchy by`, name);
+  }
+  return only.code;
+}
+
+/** The ids below `id` in its hierarchy (itself included), level by level through the index. */
+async function below(
+  ctx: ServiceContext,
+  type: string,
+  param: string,
+  id: string,
+  name: string,
+): Promise<string[]> {
+  const found = new Set([id]);
+  let frontier = [id];
+  for (let depth = 0; frontier.length > 0 && depth < maxDepth; depth++) {
+    const page = await ctx.store.search({
+      types: [type],
+      filters: [
+        {
+          param,
+          type: 'reference',
+          values: frontier.map((target) => ({
+            kind: 'reference' as const,
+            targetType: type,
+            targetId: target,
+          })),
+        },
+      ],
+      sort: [],
+      count: maxHierarchy + 1,
+      total: 'none',
+      include: [],
+      revinclude: [],
+    });
+    frontier = page.matches.map((m) => m.id).filter((child) => !found.has(child));
+    for (const child of frontier) found.add(child);
+    if (found.size > maxHierarchy)
+      throw badRequest(
+        `${name}: the hierarchy below ${type}/${id} holds more than ${maxHierarchy} resources`,
+        name,
+      );
+  }
+  return [...found];
+}
+
+/** The ids above `id` in its hierarchy (itself included), following its part-of references up. */
+async function above(ctx: ServiceContext, type: string, param: string, id: string): Promise<string[]> {
+  const def = searchParameter(type, param);
+  const found = [id];
+  for (let i = 0; i < found.length && i < maxDepth; i++) {
+    const current = await ctx.store.readCurrent(type, found[i] ?? '');
+    if (!current?.json || current.deleted || !def) continue;
+    for (const entry of extractIndexEntries(JSON.parse(current.json) as { resourceType: string }, [def])
+      .entries) {
+      if (
+        entry.kind === 'reference' &&
+        entry.targetType === type &&
+        entry.targetId &&
+        !found.includes(entry.targetId)
+      )
+        found.push(entry.targetId);
+    }
+  }
+  return found;
+}
+
+/** A reference filter's values with `:below`/`:above` turned into the hierarchy they stand for. */
+async function expandHierarchy(ctx: ServiceContext, types: string[], f: Filter): Promise<Filter> {
+  const name = `${f.param}:${f.modifier ?? ''}`;
+  // a bare id names a resource of the parameter's only target type
+  const targets = new Set(types.flatMap((t) => searchParameter(t, f.param)?.target ?? []));
+  const onlyTarget = targets.size === 1 ? [...targets][0] : undefined;
+  const values: ReferenceValue[] = [];
+  for (const v of f.values) {
+    const type = v.kind === 'reference' ? (v.targetType ?? onlyTarget) : undefined;
+    if (v.kind !== 'reference' || v.url !== undefined || v.targetId === undefined || type === undefined) {
+      throw notSupported(
+        `${name} takes Type/id (a resource in a part-of hierarchy), not a canonical URL`,
+        name,
+      );
+    }
+    const param = hierarchyParam(type, name);
+    const ids =
+      f.modifier === 'below'
+        ? await below(ctx, type, param, v.targetId, name)
+        : await above(ctx, type, param, v.targetId);
+    for (const id of ids) values.push({ kind: 'reference', targetType: type, targetId: id });
+  }
+  return { param: f.param, type: 'reference', values };
+}
+
 /** A filter's values turned into the explicit codes they stand for, or the filter as it was. */
 async function expandFilter(ctx: ServiceContext, types: string[], f: Filter): Promise<Filter | undefined> {
   if (f.chain) {
     const query = (await expandFilter(ctx, f.chain.targetTypes, f.chain.query)) ?? always;
     return { ...f, chain: { ...f.chain, query } };
   }
+  if (f.type === 'reference' && (f.modifier === 'below' || f.modifier === 'above'))
+    return expandHierarchy(ctx, types, f);
   if (f.type !== 'token') return f;
   const name = `${f.param}:${f.modifier ?? ''}`;
   let codes: TokenValue[];
@@ -140,11 +251,12 @@ const always: Filter = {
 };
 
 /**
- * Replaces token filters with `:in`, `:not-in` (R4 search.html#token: a ValueSet, shipped or
- * stored), `:below` and `:above` (subsumption in a shipped CodeSystem) by the explicit codes
- * they stand for, so stores only ever see plain token filters. Chains and `_has` included.
+ * Replaces the modifiers that stand for a set of values by those values, so stores only ever see
+ * plain filters: on tokens `:in`, `:not-in` (R4 search.html#token: a ValueSet, shipped or stored),
+ * `:below` and `:above` (subsumption in a shipped CodeSystem); on references `:below` and `:above`
+ * (a part-of hierarchy, R4 search.html#reference). Chains and `_has` included.
  */
-export async function expandCodeFilters(
+export async function expandModifiers(
   ctx: ServiceContext,
   types: string[],
   filters: QueryFilter[],
@@ -154,7 +266,7 @@ export async function expandCodeFilters(
     if ('compartment' in f) {
       out.push(f);
     } else if ('sourceType' in f) {
-      const [inner] = await expandCodeFilters(ctx, [f.sourceType], [f.filter]);
+      const [inner] = await expandModifiers(ctx, [f.sourceType], [f.filter]);
       out.push({ ...f, filter: (inner as Filter | undefined) ?? always });
     } else {
       const expanded = await expandFilter(ctx, types, f);
