@@ -961,7 +961,6 @@ describe('parseSearch', () => {
       ['QuestionnaireResponse', 'questionnaire=http://q.org/q|', 'questionnaire', /url or url\|version/],
       ['Observation', 'subject:identifier=a|b|c', 'subject:identifier', /value or system\|value/],
       ['Observation', 'subject:identifier=sys|', 'subject:identifier', /value or system\|value/],
-      ['Observation', 'subject:below=Patient/1', 'subject:below', /takes a canonical URL/],
       ['Observation', 'subject:Foo=1', 'subject:Foo', /'Foo' is not a resource type/],
       ['Observation', 'subject:Encounter=1', 'subject:Encounter', /cannot refer to a Encounter/],
       // modifiers
