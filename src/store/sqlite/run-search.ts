@@ -172,14 +172,14 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
   });
 
   const page: SearchPage = { matches: [], included: [] };
+  // Candidates, counted once up to just past the in-memory sort limit: the estimate total and the
+  // choice between sorting and walking both read it.
+  let counted: number | undefined;
+  const candidates = (): number => (counted ??= estimate(db, plan));
   if (query.total === 'estimate' && !compiler.costly) {
     // a bounded count: exact up to estimateLimit, no total beyond (Bundle.total is optional)
-    const counted = db
-      .prepare(
-        `SELECT COUNT(*) AS n FROM (SELECT ${plan.mayRepeat ? 'DISTINCT ' : ''}r.rid FROM ${plan.from.text} WHERE ${plan.where.text} LIMIT ${estimateLimit + 1})`,
-      )
-      .get(...plan.from.params, ...plan.where.params) as { n: number };
-    if (counted.n <= estimateLimit) page.total = counted.n;
+    const n = candidates();
+    if (n <= estimateLimit) page.total = n;
   } else if (query.total === 'accurate') {
     const counted = db
       .prepare(
@@ -201,7 +201,7 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
   if (
     sortIndex &&
     only !== undefined &&
-    (compiler.costly || estimate(db, plan) > sortInMemoryLimit) &&
+    (compiler.costly || candidates() > sortInMemoryLimit) &&
     (cursor === undefined || cursor[0] !== null)
   ) {
     const bounds = walkBounds(index, query, sortIndex);
@@ -213,7 +213,7 @@ export function runSearch(db: Database.Database, index: IndexWriter, query: Sear
     }
   } else {
     rows =
-      keys.length === 0 && only !== undefined && plan.walkable && estimate(db, plan) > sortInMemoryLimit
+      keys.length === 0 && only !== undefined && plan.walkable && candidates() > sortInMemoryLimit
         ? (walkType(db, compiler, only, query, cursor, backward) ??
           generic(db, plan, walking, query.count + 1, cursor, backward))
         : generic(db, plan, walking, query.count + 1, cursor, backward);
@@ -315,11 +315,11 @@ function noValuePlan(plan: Plan, keys: Key[]): Plan {
   };
 }
 
-/** Candidates counted up to just past the in-memory sort limit. */
+/** Matching resources counted up to just past the in-memory sort limit (each once). */
 function estimate(db: Database.Database, plan: Plan): number {
   const row = db
     .prepare(
-      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${plan.from.text} WHERE ${plan.where.text} LIMIT ${sortInMemoryLimit + 1})`,
+      `SELECT COUNT(*) AS n FROM (SELECT ${plan.mayRepeat ? 'DISTINCT ' : ''}r.rid FROM ${plan.from.text} WHERE ${plan.where.text} LIMIT ${sortInMemoryLimit + 1})`,
     )
     .get(...plan.from.params, ...plan.where.params) as { n: number };
   return row.n;
