@@ -12,18 +12,33 @@ export const schemaVersion = 1;
  */
 export const longSpan = 2_764_800_000;
 
+/** What an upgrade may ask of the database it checks. */
+export interface SchemaProbe {
+  /** The column names of a table. */
+  columns(table: string): string[];
+  /** The column names of an index, in order (none when it does not exist). */
+  indexColumns(index: string): string[];
+}
+
 /**
- * Changes to a store written by an earlier Ferry, applied at open after schemaSql: each is
- * idempotent and keeps every existing answer right.
+ * Changes to a store written by an earlier Ferry, applied at open after schemaSql when `needed`:
+ * each is idempotent and keeps every existing answer right.
  */
-export const upgrades: { column: [table: string, column: string]; sql: string }[] = [
+export const upgrades: { needed: (db: SchemaProbe) => boolean; sql: string }[] = [
   {
     // stores made before max_span: measure it once from the rows already indexed
-    column: ['search_param', 'max_span'],
+    needed: (db) => !db.columns('search_param').includes('max_span'),
     sql: `ALTER TABLE search_param ADD COLUMN max_span INTEGER NOT NULL DEFAULT 0;
       UPDATE search_param SET max_span = m.span
         FROM (SELECT pid, MAX(high - low) AS span FROM idx_date WHERE high - low <= ${longSpan} GROUP BY pid) m
         WHERE m.pid = search_param.pid;`,
+  },
+  {
+    // one reference index serves searches by target, compartments and reverse lookups alike
+    needed: (db) => db.indexColumns('idx_reference_inbound').length !== 4,
+    sql: `DROP INDEX IF EXISTS idx_reference_target;
+      DROP INDEX IF EXISTS idx_reference_inbound;
+      CREATE INDEX idx_reference_inbound ON idx_reference (target_id, target_type, pid, rid);`,
   },
 ];
 
@@ -94,8 +109,9 @@ CREATE TABLE IF NOT EXISTS idx_reference (
   rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, target_type TEXT, target_id TEXT, url TEXT, version TEXT,
   identifier_system TEXT, identifier_value TEXT
 );
-CREATE INDEX IF NOT EXISTS idx_reference_target ON idx_reference (pid, target_id, rid);
-CREATE INDEX IF NOT EXISTS idx_reference_inbound ON idx_reference (target_id, target_type, pid);
+-- (target_id, target_type, pid, rid): a search by reference, a compartment, _revinclude and
+-- _has all start from the target, and an equality on all but rid hands rows over in rid order.
+CREATE INDEX IF NOT EXISTS idx_reference_inbound ON idx_reference (target_id, target_type, pid, rid);
 CREATE INDEX IF NOT EXISTS idx_reference_url ON idx_reference (pid, url) WHERE url IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_reference_identifier ON idx_reference (pid, identifier_value) WHERE identifier_value IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_reference_rid ON idx_reference (rid, pid);

@@ -111,7 +111,7 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
-  it('measures max_span when it opens a store made before it was kept', async () => {
+  it('upgrades a store made before max_span and the single reference index when it opens it', async () => {
     const path = file();
     const first = new SqliteStore(path);
     await first.write({
@@ -130,7 +130,10 @@ describe('SqliteStore', () => {
     });
     await first.close();
     const raw = new Database(path);
-    raw.exec('ALTER TABLE search_param DROP COLUMN max_span');
+    raw.exec(`ALTER TABLE search_param DROP COLUMN max_span;
+      DROP INDEX idx_reference_inbound;
+      CREATE INDEX idx_reference_target ON idx_reference (pid, target_id, rid);
+      CREATE INDEX idx_reference_inbound ON idx_reference (target_id, target_type, pid);`);
     raw.close();
     const upgraded = new SqliteStore(path);
     await upgraded.close();
@@ -140,9 +143,18 @@ describe('SqliteStore', () => {
       .get() as {
       max_span: number;
     };
+    const indexes = check
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'idx_reference'")
+      .all() as { name: string }[];
+    const inbound = check.prepare('PRAGMA index_info(idx_reference_inbound)').all() as { name: string }[];
     check.close();
     await harness.cleanup();
     assert.equal(row.max_span, 5_000);
+    assert.ok(!indexes.some((i) => i.name === 'idx_reference_target'));
+    assert.deepEqual(
+      inbound.map((c) => c.name),
+      ['target_id', 'target_type', 'pid', 'rid'],
+    );
   });
 
   it('pages forward and back the same way along the sort index and the type walk', async () => {

@@ -21,7 +21,7 @@ import { GroupCommit } from './group-commit.js';
 import { IndexWriter } from './index-writer.js';
 import { runSearch } from './run-search.js';
 import { toVersion, type VersionColumns } from './rows.js';
-import { schemaSql, schemaVersion, upgrades } from './schema.js';
+import { schemaSql, schemaVersion, upgrades, type SchemaProbe } from './schema.js';
 
 interface VersionRow extends VersionColumns {
   seq: number;
@@ -73,11 +73,13 @@ export class SqliteStore implements ResourceStore {
     this.db.pragma('cache_size = -262144');
     this.db.pragma('foreign_keys = OFF');
     this.db.exec(schemaSql);
-    for (const upgrade of upgrades) {
-      const [table, column] = upgrade.column;
-      const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
-      if (!columns.some((c) => c.name === column)) this.db.exec(upgrade.sql);
-    }
+    const probe: SchemaProbe = {
+      columns: (table) =>
+        (this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name),
+      indexColumns: (index) =>
+        (this.db.prepare(`PRAGMA index_info(${index})`).all() as { name: string }[]).map((c) => c.name),
+    };
+    for (const upgrade of upgrades) if (upgrade.needed(probe)) this.db.exec(upgrade.sql);
     const found = this.db.prepare('SELECT value FROM store_meta WHERE key = ?').get('schemaVersion') as
       { value: string } | undefined;
     if (!found) {
