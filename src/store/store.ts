@@ -1,3 +1,4 @@
+import type { AuditEvent } from 'fhir/r4.js';
 import type { IndexEntry, SearchQuery } from '../search/types.js';
 
 /**
@@ -53,6 +54,32 @@ export interface WriteSet {
   records?: RecordWrite[];
   /** New search index entries for current versions (a reindex); see IndexRewrite. */
   reindex?: IndexRewrite[];
+  /** AuditEvents appended to the hash-chained audit trail, in this order; see AuditAppend. */
+  audit?: AuditAppend[];
+}
+
+/**
+ * An AuditEvent for the audit trail. The store links it into the chain inside the transaction
+ * that writes it (sequence = head + 1, previous = the head's hash: fhir/audit-chain.ts), so
+ * concurrent writers never fork the chain, then stores it as version 1 of AuditEvent/id.
+ */
+export interface AuditAppend {
+  id: string;
+  lastUpdated: string;
+  /** The AuditEvent with its meta (versionId 1, lastUpdated) and without a chain link. */
+  resource: AuditEvent;
+  /** Its search index entries (the chain link adds none). */
+  index: IndexEntry[];
+}
+
+/** One record of the audit trail in chain order: its sequence, stored hash and stored version. */
+export interface ChainedRecord {
+  sequence: number;
+  id: string;
+  /** The hash the store recorded when it appended the record. */
+  hash: string;
+  /** The stored AuditEvent (undefined when its version is gone). */
+  version?: StoredVersion;
 }
 
 /**
@@ -119,6 +146,10 @@ export interface ResourceStore {
    */
   streamCurrent(query: ExportQuery): AsyncIterable<StoredVersion>;
   getRecord<T>(namespace: string, key: string): Promise<T | undefined>;
+  /** The audit trail in chain order (a consistent snapshot), for verification and export. */
+  auditChain(): AsyncIterable<ChainedRecord>;
+  /** How many AuditEvent versions the store holds, chained or not (an insertion or an edit as a new version shows here). */
+  countAuditEvents(): Promise<number>;
   listRecords<T>(namespace: string): Promise<{ key: string; value: T }[]>;
   /** Resolves when the store answers (readiness probe). */
   ping(): Promise<void>;

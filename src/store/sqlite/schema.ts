@@ -131,5 +131,8 @@ CREATE TABLE IF NOT EXISTS record (
   PRIMARY KEY (namespace, key)
 ) WITHOUT ROWID;
 
+-- The audit trail's chain in append order: each AuditEvent's sequence and the SHA-256 of its
+-- stored JSON (which carries its own sequence and its predecessor's hash).
+CREATE TABLE IF NOT EXISTS audit_chain (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 `;

@@ -2,10 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { FhirError } from '../../errors.js';
+import { genesisHash, recordHash, withLink } from '../../fhir/audit-chain.js';
 import {
   RecordExistsError,
   StoreConflictError,
   StoreUnavailableError,
+  type AuditAppend,
+  type ChainedRecord,
   type ExportQuery,
   type HistoryPage,
   type HistoryQuery,
@@ -127,6 +130,10 @@ export class SqliteStore implements ResourceStore {
          ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
       ),
       deleteRecord: db.prepare('DELETE FROM record WHERE namespace = ? AND key = ?'),
+      chainHead: db.prepare<[], { seq: number; hash: string }>(
+        'SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1',
+      ),
+      appendChain: db.prepare('INSERT INTO audit_chain (seq, id, hash) VALUES (?, ?, ?)'),
     };
     this.writer = new GroupCommit<WriteSet>({
       begin: () => db.exec('BEGIN IMMEDIATE'),
@@ -192,6 +199,7 @@ export class SqliteStore implements ResourceStore {
   private applyWriteSet(set: WriteSet): void {
     for (const v of set.versions) this.applyVersion(v);
     for (const r of set.records ?? []) this.applyRecord(r);
+    for (const a of set.audit ?? []) this.appendAudit(a);
     for (const x of set.reindex ?? []) {
       const row = this.stmt.currentRid.get(x.type, x.id);
       if (row && row.version === x.versionId && row.deleted === 0)
@@ -214,6 +222,71 @@ export class SqliteStore implements ResourceStore {
     if (!row) throw new Error(`resource_current row for ${v.type}/${v.id} was not written`);
     // a first version has no old index rows to clear
     this.index.replace(row.rid, v.type, v.deleted ? undefined : v.index, v.expectedVersionId !== null);
+  }
+
+  /** Links an AuditEvent to the head of the chain and stores it, inside the write transaction. */
+  private appendAudit(a: AuditAppend): void {
+    const head = this.stmt.chainHead.get();
+    const sequence = (head?.seq ?? 0) + 1;
+    const json = JSON.stringify(withLink(a.resource, { sequence, previous: head?.hash ?? genesisHash }));
+    this.applyVersion({
+      type: 'AuditEvent',
+      id: a.id,
+      versionId: 1,
+      lastUpdated: a.lastUpdated,
+      deleted: false,
+      json,
+      expectedVersionId: null,
+      index: a.index,
+    });
+    this.stmt.appendChain.run(sequence, a.id, recordHash(json));
+  }
+
+  async *auditChain(): AsyncIterable<ChainedRecord> {
+    // one read transaction: the chain as it stood when the walk began
+    const reader = this.path === ':memory:' ? this.db : new Database(this.path, { readonly: true });
+    try {
+      if (reader !== this.db) reader.exec('BEGIN');
+      type ChainRow = Omit<VersionRow, 'type'> & {
+        type: string | null;
+        chain_seq: number;
+        chain_id: string;
+        chain_hash: string;
+      };
+      const rows = reader
+        .prepare<[], ChainRow>(
+          `SELECT c.seq AS chain_seq, c.id AS chain_id, c.hash AS chain_hash, v.* FROM audit_chain c
+           LEFT JOIN resource_version v ON v.type = 'AuditEvent' AND v.id = c.id AND v.version = 1
+           ORDER BY c.seq`,
+        )
+        .iterate();
+      let batch: ChainedRecord[] = [];
+      for (const row of rows) {
+        const record: ChainedRecord = { sequence: row.chain_seq, id: row.chain_id, hash: row.chain_hash };
+        if (row.type !== null) record.version = toVersion(row as VersionRow);
+        batch.push(record);
+        if (batch.length === 256) {
+          yield* batch;
+          batch = [];
+          await Promise.resolve(); // let other work run between batches
+        }
+      }
+      yield* batch;
+      if (reader !== this.db) reader.exec('COMMIT');
+    } finally {
+      if (reader !== this.db) reader.close();
+    }
+  }
+
+  countAuditEvents(): Promise<number> {
+    return this.sync(
+      () =>
+        (
+          this.db.prepare("SELECT COUNT(*) AS n FROM resource_version WHERE type = 'AuditEvent'").get() as {
+            n: number;
+          }
+        ).n,
+    );
   }
 
   private applyRecord(r: RecordWrite): void {
@@ -291,6 +364,7 @@ export class SqliteStore implements ResourceStore {
         if (batch.length === 256) {
           yield* batch;
           batch = [];
+          await Promise.resolve(); // let other work run between batches
         }
       }
       yield* batch;
