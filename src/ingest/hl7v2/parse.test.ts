@@ -44,8 +44,10 @@ describe('HL7 v2 parser', () => {
       assert.ok(!result.ok);
       assert.equal(result.error.code, 102);
       assert.deepEqual(result.error.location, { segment: 'MSH', sequence: 1, field: 2 });
-      assert.equal(result.header?.get('10'), '102');
-      assert.equal(result.header?.get('3'), 'SE050');
+      const header = result.header;
+      assert.ok(header);
+      assert.equal(header.get('10'), '102');
+      assert.equal(header.get('3'), 'SE050');
     }
   });
 
