@@ -1,5 +1,6 @@
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
+import type { Config } from '../../config.js';
 import type { Logger } from '../../log.js';
 import { buildAck, rejectWith } from './ack.js';
 import { Hl7Error } from './hl7-error.js';
@@ -23,6 +24,17 @@ export interface MllpOptions {
   idleTimeoutMs: number;
   /** Messages waiting on one connection before its reading pauses (default 32). */
   maxPending?: number;
+}
+
+/** The listener options a configuration asks for (`tls` holds the files' contents, read by the caller). */
+export function mllpOptions(config: Readonly<Config>, tls?: { cert: Buffer; key: Buffer }): MllpOptions {
+  return {
+    port: config.mllpPort,
+    host: config.host,
+    maxFrameBytes: config.mllpMaxFrameBytes,
+    idleTimeoutMs: config.mllpIdleTimeoutSeconds * 1000,
+    ...(tls ? { tls } : {}),
+  };
 }
 
 export interface MllpListener {
