@@ -42,8 +42,11 @@ export interface MllpListener {
   port: number;
   /** Open connections now. */
   readonly connections: number;
-  /** Stops accepting, lets each connection finish and acknowledge what it has, then closes it. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting, lets each connection finish and acknowledge what it has, then closes it.
+   * After `graceMs` (when given) connections still busy are cut.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 interface Connection {
@@ -113,11 +116,22 @@ export async function startMllpListener(
       if (event.type === 'frame') {
         const receivedAt = new Date();
         enqueue(async () => {
-          const input = readInbound(event.payload, 'mllp', { remoteAddress, receivedAt });
-          const response = await answer(input, handler, log);
-          return response === undefined
-            ? undefined
-            : encodeFrame(response, input.charset === 'latin1' ? 'latin1' : 'utf8');
+          try {
+            const input = readInbound(event.payload, 'mllp', { remoteAddress, receivedAt });
+            const response = await answer(input, handler, log);
+            return response === undefined
+              ? undefined
+              : encodeFrame(response, input.charset === 'latin1' ? 'latin1' : 'utf8');
+          } catch (error) {
+            // never leave a sender waiting: a failure here still gets an ACK
+            log.error('mllp.ack_failed', {
+              error: error instanceof Error ? error.message.slice(0, 200) : 'unknown',
+            });
+            const failure = new Hl7Error(207, 'the message could not be acknowledged');
+            return encodeFrame(
+              buildAck(undefined, 'AR', rejectWith(failure), { controlId: newControlId(), now: new Date() }),
+            );
+          }
         });
         return;
       }
@@ -172,10 +186,17 @@ export async function startMllpListener(
     get connections() {
       return open.size;
     },
-    close() {
+    close(graceMs?: number) {
       closed ??= new Promise<void>((resolve) => {
         closing = true;
+        const cut =
+          graceMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                for (const connection of open) connection.socket.destroy();
+              }, graceMs);
         server.close(() => {
+          if (cut) clearTimeout(cut);
           log.info('mllp.stopped', {});
           resolve();
         });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'mocha';
+import { acknowledge, rejectWith } from './ack.js';
 import { decodeHl7 } from './charset.js';
 import { Hl7Error } from './hl7-error.js';
 import { parseMessage, tryParseMessage } from './parse.js';
@@ -180,6 +181,28 @@ describe('HL7 v2 parser', () => {
       () => parseMessage(`${one}\r${one}`),
       (e: Hl7Error) => e.code === 100 && e.location.sequence === 2,
     );
+  });
+
+  it('never fails other than with an Hl7Error on mangled input, and can always be acknowledged', () => {
+    const alphabet = '|^~\\&#\r\nMSHPIDOBX0123456789 \uFEFFé';
+    for (let i = 0; i < 3000; i++) {
+      const chars = Array.from(oru);
+      for (let k = 0; k < 1 + (i % 20); k++) {
+        const at = Math.floor(Math.random() * chars.length);
+        chars[at] = alphabet.charAt(Math.floor(Math.random() * alphabet.length));
+      }
+      const text =
+        i % 10 === 0 ? chars.slice(Math.floor(Math.random() * chars.length)).join('') : chars.join('');
+      const result = tryParseMessage(text);
+      const header = result.ok ? result.message.msh : result.header;
+      const ack = acknowledge(header, result.ok ? { code: 'AA' } : rejectWith(result.error), {
+        controlId: 'X',
+        now: new Date(),
+      });
+      assert.match(ack ?? 'MSH', /^MSH/);
+      if (result.ok)
+        for (const s of result.message.all) for (let f = 1; f <= s.fieldCount; f++) s.get(`${f}.1.1`);
+    }
   });
 
   it('refuses a path that is not an HL7 path', () => {
