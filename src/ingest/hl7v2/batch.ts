@@ -22,6 +22,7 @@ function firstField(line: string): string {
   return sep ? (line.split(sep)[1] ?? '').trim() : '';
 }
 
+/** Splits text into its messages, taking off a batch envelope (HL7 v2.5.1 2.10.3). */
 export function splitMessages(text: string): SplitMessages {
   const messages: string[] = [];
   const problems: Hl7Error[] = [];

@@ -99,7 +99,7 @@ export async function answer(
   log[decision.code === 'AA' ? 'debug' : 'info']('hl7v2.acknowledged', {
     transport: input.transport,
     controlId,
-    bytes: input.text.length,
+    characters: input.text.length,
     ack: decision.code,
     error: decision.issues?.[0]?.code,
   });

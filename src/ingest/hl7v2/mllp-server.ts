@@ -144,6 +144,8 @@ export async function startMllpListener(
       }
     };
 
+    // ACKs are small writes answering pipelined messages: do not let Nagle hold them back
+    socket.setNoDelay(true);
     socket.setTimeout(options.idleTimeoutMs);
     socket.on('timeout', () => {
       if (pending > 0) return;
