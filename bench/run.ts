@@ -3,6 +3,7 @@ import { cpuProfileOptions } from './cpu-profile.js';
 import { runGeneratorBench } from './generator-bench.js';
 import { runHttpBench, warmup, type HttpRun } from './http-bench.js';
 import type { ClientKind } from './http-client.js';
+import { printMllpBench, runMllpBench } from './mllp-bench.js';
 import { preload } from './preload.js';
 import { entriesPerTransaction } from './transaction-bench.js';
 import { fmt, printTable, progress, versus } from './report.js';
@@ -94,6 +95,15 @@ async function validationSection(): Promise<unknown> {
     writes.map((w) => [w.level, w.resources, w.perSecond, `${fmt((100 * w.perSecond) / off)} %`]),
   );
   return { checks, writes };
+}
+
+async function mllpSection(): Promise<unknown> {
+  const result = await runMllpBench(num('BENCH_MLLP_SECONDS', 4));
+  printMllpBench(
+    result,
+    '2b. HL7 v2 protocol layer (no storage; end-to-end targets need the ingest pipeline)',
+  );
+  return result;
 }
 
 interface SizeRun extends HttpRun {
@@ -223,6 +233,7 @@ const started = Date.now();
 progress(`bench: sizes ${sizes.map(label).join(', ')}, seed ${seed}`);
 const generator = generatorSection();
 const store = env.BENCH_STORE === '0' ? [] : await storeSection();
+const mllp = env.BENCH_MLLP === '0' ? undefined : await mllpSection();
 globalThis.gc?.();
 const http = await httpSection();
 printHttp(http);
@@ -236,6 +247,7 @@ const summary = {
   generator,
   store,
   validation,
+  mllp,
   http,
   seconds: (Date.now() - started) / 1000,
 };

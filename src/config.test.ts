@@ -17,6 +17,8 @@ describe('loadConfig', () => {
     assert.equal(config.dataDir, '/srv/ferry/data');
     assert.deepEqual(config.store, { kind: 'sqlite', path: '/srv/ferry/data/ferry.db' });
     assert.equal(config.mllpPort, 2575);
+    assert.equal(config.mllpMaxFrameBytes, 1024 * 1024);
+    assert.equal(config.mllpIdleTimeoutSeconds, 300);
     assert.equal(config.tls, undefined);
     assert.ok(Object.isFrozen(config));
   });
@@ -25,6 +27,14 @@ describe('loadConfig', () => {
     const config = loadConfig({ FERRY_PORT: '9090', FERRY_DATA_DIR: 'var' }, {}, '/srv/ferry');
     assert.equal(config.baseUrl, 'http://localhost:9090/fhir');
     assert.deepEqual(config.store, { kind: 'sqlite', path: '/srv/ferry/var/ferry.db' });
+  });
+
+  it('reads the MLLP frame limit and idle timeout, naming the variable when wrong', () => {
+    const config = loadConfig({ FERRY_MLLP_MAX_FRAME: '64kb', FERRY_MLLP_IDLE_TIMEOUT: '30' });
+    assert.equal(config.mllpMaxFrameBytes, 64 * 1024);
+    assert.equal(config.mllpIdleTimeoutSeconds, 30);
+    fails({ FERRY_MLLP_MAX_FRAME: 'big' }, 'FERRY_MLLP_MAX_FRAME');
+    fails({ FERRY_MLLP_IDLE_TIMEOUT: '0' }, 'FERRY_MLLP_IDLE_TIMEOUT');
   });
 
   it('lets flags override the environment', () => {

@@ -8,6 +8,10 @@ export interface Config {
   dataDir: string;
   store: { kind: 'sqlite'; path: string } | { kind: 'mongodb'; url: string };
   mllpPort: number;
+  /** Largest MLLP frame accepted, in bytes (a larger message is answered AR). */
+  mllpMaxFrameBytes: number;
+  /** Seconds an MLLP connection may stay silent with nothing pending before it is closed. */
+  mllpIdleTimeoutSeconds: number;
   tls?: { certFile: string; keyFile: string };
   auth?: { issuer: string; jwksUri: string };
   /** Largest request body accepted, in bytes (413 beyond). */
@@ -61,6 +65,18 @@ export const settings = [
     help: 'sqlite:PATH or mongodb://HOST/DB',
   },
   { env: 'FERRY_MLLP_PORT', flag: 'mllp-port', default: '2575', help: 'HL7 v2 MLLP port; 0 turns it off' },
+  {
+    env: 'FERRY_MLLP_MAX_FRAME',
+    flag: 'mllp-max-frame',
+    default: '1mb',
+    help: 'largest HL7 v2 message over MLLP (larger ones are answered AR)',
+  },
+  {
+    env: 'FERRY_MLLP_IDLE_TIMEOUT',
+    flag: 'mllp-idle-timeout',
+    default: '300',
+    help: 'seconds before a silent MLLP connection is closed',
+  },
   {
     env: 'FERRY_TLS_CERT',
     flag: 'tls-cert',
@@ -228,6 +244,10 @@ export function loadConfig(
   if (!/^[0-9]{1,4}$/.test(grace))
     throw new ConfigError('FERRY_SHUTDOWN_GRACE', `'${grace}' is not a number of seconds`);
 
+  const idle = get('FERRY_MLLP_IDLE_TIMEOUT') ?? '300';
+  if (!/^[1-9][0-9]{0,5}$/.test(idle))
+    throw new ConfigError('FERRY_MLLP_IDLE_TIMEOUT', `'${idle}' is not a number of seconds (1-999999)`);
+
   const maxEntries = get('FERRY_BUNDLE_MAX_ENTRIES') ?? '10000';
   if (!/^[1-9][0-9]{0,6}$/.test(maxEntries))
     throw new ConfigError(
@@ -248,6 +268,8 @@ export function loadConfig(
     dataDir,
     store,
     mllpPort: port('FERRY_MLLP_PORT', get('FERRY_MLLP_PORT') ?? '2575'),
+    mllpMaxFrameBytes: bytes('FERRY_MLLP_MAX_FRAME', get('FERRY_MLLP_MAX_FRAME') ?? '1mb'),
+    mllpIdleTimeoutSeconds: Number(idle),
     maxBodyBytes: bytes('FERRY_MAX_BODY', get('FERRY_MAX_BODY') ?? '16mb'),
     maxBundleEntries: Number(maxEntries),
     logLevel: logLevel as Config['logLevel'],

@@ -1,10 +1,12 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { CapabilityStatement } from 'fhir/r4.js';
+import type { Hl7Handler } from '../ingest/hl7v2/inbound.js';
 import type { Logger } from '../log.js';
 import type { ServiceContext } from '../service/context.js';
 import { errorHandler, unknownRoute } from './errors.js';
 import { fhirRoutes } from './fhir-routes.js';
+import { ingestRoutes } from './ingest-routes.js';
 import { requestId } from './request-id.js';
 
 export interface AppDeps {
@@ -13,6 +15,8 @@ export interface AppDeps {
   maxBodyBytes: number;
   maxBundleEntries: number;
   log: Logger;
+  /** Handles HL7 v2 messages; `POST /ingest/hl7v2` exists only when one is given. */
+  hl7v2Handler?: Hl7Handler;
 }
 
 /**
@@ -20,7 +24,8 @@ export interface AppDeps {
  * the error handler that turns every failure into an OperationOutcome. Kept short on purpose:
  * each middleware here runs on every request.
  */
-export function createApp({ ctx, metadata, maxBodyBytes, maxBundleEntries, log }: AppDeps): Express {
+export function createApp(deps: AppDeps): Express {
+  const { ctx, metadata, maxBodyBytes, maxBundleEntries, log, hl7v2Handler } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // versions carry their own ETag (R4 http.html#versioning)
@@ -39,6 +44,7 @@ export function createApp({ ctx, metadata, maxBodyBytes, maxBundleEntries, log }
     }
   });
   app.use('/fhir', fhirRoutes(ctx, metadata, { maxBodyBytes, maxBundleEntries }));
+  if (hl7v2Handler) app.use('/ingest', ingestRoutes(hl7v2Handler, { maxBodyBytes }));
   app.use(unknownRoute);
   app.use(errorHandler());
   return app;

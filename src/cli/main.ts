@@ -14,8 +14,11 @@ Run "ferry <command> --help" for the options of a command.
 `;
 
 function serveUsage(): string {
+  const flagWidth = Math.max(...settings.map((s) => s.flag.length));
+  const envWidth = Math.max(...settings.map((s) => s.env.length));
   const lines = settings.map(
-    (s) => `  --${s.flag.padEnd(16)} ${s.env.padEnd(22)} ${s.help} (default: ${s.default || 'unset'})`,
+    (s) =>
+      `  --${s.flag.padEnd(flagWidth)} ${s.env.padEnd(envWidth)} ${s.help} (default: ${s.default || 'unset'})`,
   );
   return `Usage: ferry serve [options]\n\nEach option overrides its environment variable.\n\n${lines.join('\n')}\n`;
 }
