@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, settings, type SettingName } from '../config.js';
 import { createLogger } from '../log.js';
 import { openStore, startGateway } from '../main.js';
+import { verifyAuditChain } from '../audit/verify-chain.js';
 import { reindex } from '../service/reindex.js';
 
 const usage = `Usage: ferry <command> [options]
@@ -9,6 +10,7 @@ const usage = `Usage: ferry <command> [options]
 Commands:
   serve        run the gateway (FHIR REST on FERRY_PORT)
   reindex      rebuild the search index of stored resources (after an upgrade says so)
+  audit verify check the audit trail's hash chain; prints its head, names the first broken link
 
 Run "ferry <command> --help" for the options of a command.
 `;
@@ -124,6 +126,34 @@ async function reindexCommand(args: string[]): Promise<void> {
   }
 }
 
+/** `ferry audit verify`: exit 0 with the head of an intact chain, 1 naming the first break. */
+async function auditCommand(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub !== 'verify' || rest.length > 0) fail('usage: ferry audit verify', 2);
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message, 2);
+    throw error;
+  }
+  const store = openStore(config);
+  let report;
+  try {
+    report = await verifyAuditChain(store);
+  } finally {
+    await store.close();
+  }
+  const head = report.head ? `head ${report.head.sequence} ${report.head.hash}` : 'empty';
+  if (report.broken) {
+    const where = report.broken.sequence === undefined ? '' : ` at record ${report.broken.sequence}`;
+    fail(
+      `audit trail broken${where}: ${report.broken.reason} (${report.records} intact records before it; ${head})`,
+    );
+  }
+  process.stdout.write(`audit trail intact: ${report.records} records; ${head}\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -132,6 +162,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'reindex':
       await reindexCommand(rest);
+      return;
+    case 'audit':
+      await auditCommand(rest);
       return;
     case undefined:
     case '--help':

@@ -4,7 +4,7 @@ import { newId } from '../fhir/ids.js';
 import { RecordExistsError, type RecordWrite, type StoredVersion } from '../store/store.js';
 import { expandModifiers } from './expand-modifiers.js';
 import type { ServiceContext } from './context.js';
-import { assertBodyType, assertResourceType } from './guards.js';
+import { assertBodyType, assertWritableType } from './guards.js';
 import { patchResource } from './patch.js';
 import type { ParsedSearch } from '../search/parse-query.js';
 import { parseFor } from './search.js';
@@ -120,7 +120,7 @@ export async function conditionalCreate(
   criteria: [string, string][],
   options: Pick<WriteOptions, 'validation'> = {},
 ): Promise<WriteResult> {
-  assertResourceType(type);
+  assertWritableType(type);
   assertBodyType(body, type);
   for (let attempt = 0; attempt < 5; attempt++) {
     const claim = await claimConditionalCreate(ctx, type, criteria);
@@ -212,7 +212,7 @@ export async function conditionalUpdate(
   criteria: [string, string][],
   options: WriteOptions = {},
 ): Promise<WriteResult> {
-  assertResourceType(type);
+  assertWritableType(type);
   assertBodyType(body, type);
   const id = await conditionalUpdateTarget(ctx, type, body, criteria);
   return putVersion(ctx, type, id, () => ({ ...body, id }), options);
@@ -226,7 +226,7 @@ export async function conditionalPatch(
   criteria: [string, string][],
   options: WriteOptions = {},
 ): Promise<WriteResult> {
-  assertResourceType(type);
+  assertWritableType(type);
   return patchResource(ctx, type, await conditionalTarget(ctx, type, criteria), body, options);
 }
 
@@ -239,7 +239,7 @@ export async function conditionalDelete(
   type: string,
   criteria: [string, string][],
 ): Promise<StoredVersion[]> {
-  assertResourceType(type);
+  assertWritableType(type);
   return withRetry(async () => {
     const found = await conditionalDeleteTargets(ctx, type, criteria);
     const now = ctx.now().toISOString();

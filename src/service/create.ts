@@ -1,6 +1,6 @@
 import { newId } from '../fhir/ids.js';
 import type { ServiceContext } from './context.js';
-import { assertBodyType, assertResourceType } from './guards.js';
+import { assertBodyType, assertWritableType } from './guards.js';
 import { commit, prepareVersion, type WriteResult } from './write-path.js';
 import type { Resource } from 'fhir/r4.js';
 import type { ValidationLevel } from '../validation/validate.js';
@@ -15,7 +15,7 @@ export async function createResource(
   body: unknown,
   options: { validation?: ValidationLevel } = {},
 ): Promise<WriteResult> {
-  assertResourceType(type);
+  assertWritableType(type);
   assertBodyType(body, type);
   const id = newId();
   const resource: Resource = { ...body, id };

@@ -1,5 +1,5 @@
 import type { ServiceContext } from './context.js';
-import { assertId, assertResourceType } from './guards.js';
+import { assertId, assertWritableType } from './guards.js';
 import { checkIfMatch, type WriteOptions } from './update.js';
 import { commit, versionWrite, withRetry, type WriteResult } from './write-path.js';
 
@@ -13,7 +13,7 @@ export async function deleteResource(
   id: string,
   options: WriteOptions = {},
 ): Promise<WriteResult | undefined> {
-  assertResourceType(type);
+  assertWritableType(type);
   assertId(id, type);
   return withRetry(async () => {
     const current = await ctx.store.readCurrent(type, id);

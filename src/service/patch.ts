@@ -4,7 +4,7 @@ import { badRequest, gone, invalid, notFound } from '../errors.js';
 import type { StoredVersion } from '../store/store.js';
 import type { ServiceContext } from './context.js';
 import { applyFhirPathPatch, isFhirPathPatch } from './fhirpath-patch.js';
-import { assertId, assertResourceType } from './guards.js';
+import { assertId, assertWritableType } from './guards.js';
 import { putVersion, type WriteOptions } from './update.js';
 import type { WriteResult } from './write-path.js';
 
@@ -91,7 +91,7 @@ export async function patchResource(
   body: unknown,
   options: WriteOptions = {},
 ): Promise<WriteResult> {
-  assertResourceType(type);
+  assertWritableType(type);
   assertId(id, type);
   return putVersion(ctx, type, id, patchTransform(type, id, body), options);
 }

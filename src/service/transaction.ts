@@ -19,7 +19,7 @@ import {
   conditionKey,
 } from './conditional.js';
 import type { ServiceContext } from './context.js';
-import { assertBodyType, assertId, assertResourceType } from './guards.js';
+import { assertBodyType, assertId, assertResourceType, assertWritableType } from './guards.js';
 import { patchTransform } from './patch.js';
 import { assertUpdateBody, checkIfMatch } from './update.js';
 import { commit, prepareVersion, versionWrite, type WriteResult } from './write-path.js';
@@ -126,16 +126,16 @@ async function attempt(
     const plan = await inEntry(entry, async (): Promise<Plan> => {
       switch (request.kind) {
         case 'delete':
-          assertResourceType(request.type);
+          assertWritableType(request.type);
           assertId(request.id, request.type);
           return withIfMatch({ kind: 'delete', type: request.type, ids: [request.id] }, request);
         case 'conditional-delete': {
-          assertResourceType(request.type);
+          assertWritableType(request.type);
           const found = await conditionalDeleteTargets(ctx, request.type, request.criteria);
           return { kind: 'delete', type: request.type, ids: found.map((v) => v.id) };
         }
         case 'create': {
-          assertResourceType(request.type);
+          assertWritableType(request.type);
           assertBodyType(request.resource, request.type);
           if (!request.ifNoneExist)
             return { kind: 'create', type: request.type, id: newId(), resource: request.resource };
@@ -165,7 +165,7 @@ async function attempt(
             request,
           );
         case 'conditional-update': {
-          assertResourceType(request.type);
+          assertWritableType(request.type);
           assertBodyType(request.resource, request.type);
           const id = await conditionalUpdateTarget(ctx, request.type, request.resource, request.criteria);
           return withIfMatch(
@@ -174,14 +174,14 @@ async function attempt(
           );
         }
         case 'patch':
-          assertResourceType(request.type);
+          assertWritableType(request.type);
           assertId(request.id, request.type);
           return withIfMatch(
             { kind: 'patch', type: request.type, id: request.id, patch: request.patch },
             request,
           );
         case 'conditional-patch': {
-          assertResourceType(request.type);
+          assertWritableType(request.type);
           const id = await conditionalTarget(ctx, request.type, request.criteria);
           return withIfMatch({ kind: 'patch', type: request.type, id, patch: request.patch }, request);
         }

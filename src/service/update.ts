@@ -3,7 +3,7 @@ import { badRequest, preconditionFailed } from '../errors.js';
 import type { StoredVersion } from '../store/store.js';
 import type { ValidationLevel } from '../validation/validate.js';
 import type { ServiceContext } from './context.js';
-import { assertBodyType, assertId, assertResourceType } from './guards.js';
+import { assertBodyType, assertId, assertWritableType } from './guards.js';
 import { commit, prepareVersion, withRetry, type WriteResult } from './write-path.js';
 
 export interface WriteOptions {
@@ -53,7 +53,7 @@ export async function putVersion(
 
 /** R4 http.html#update: the body's id must equal the URL's id. */
 export function assertUpdateBody(type: string, id: string, body: unknown): asserts body is Resource {
-  assertResourceType(type);
+  assertWritableType(type);
   assertId(id, type);
   assertBodyType(body, type);
   if (body.id === undefined) throw badRequest('The resource must carry the id given in the URL', 'id');

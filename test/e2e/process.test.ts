@@ -57,7 +57,7 @@ describe('the ferry process', () => {
     assert.match(unknown.stderr, /^ferry: unknown command 'fly'/);
   });
 
-  it('reindexes the stored resources with ferry reindex while the gateway runs', async () => {
+  it('reindexes the stored resources and verifies the audit trail while the gateway runs', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'ferry-reindex-'));
     const server = await startServer({}, { keepDataDir: dataDir });
     try {
@@ -68,6 +68,9 @@ describe('the ferry process', () => {
         });
         assert.equal(put.status, 201);
       }
+      const verified = ferry(['audit', 'verify'], { FERRY_DATA_DIR: dataDir });
+      assert.equal(verified.status, 0, verified.stderr);
+      assert.match(verified.stdout, /^audit trail intact: \d+ records/);
       const run = ferry(['reindex'], { FERRY_DATA_DIR: dataDir });
       assert.equal(run.status, 0, run.stderr);
       assert.match(run.stdout, /^reindexed 3 resources in /);

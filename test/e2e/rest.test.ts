@@ -260,6 +260,44 @@ describe('FHIR REST over HTTP', function () {
     });
   });
 
+  describe('the audit trail', () => {
+    it('refuses every client write to AuditEvent with 405, in a transaction too', async () => {
+      const event = {
+        resourceType: 'AuditEvent',
+        id: 'forged',
+        type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest' },
+        recorded: '2026-01-01T00:00:00Z',
+        agent: [{ requestor: true }],
+        source: { observer: { display: 'x' } },
+      };
+      const statuses = [
+        (await server.fhir('/AuditEvent', { method: 'POST', json: event })).status,
+        (await server.fhir('/AuditEvent/forged', { method: 'PUT', json: event })).status,
+        (
+          await server.fhir('/AuditEvent/forged', {
+            method: 'PATCH',
+            headers: { 'content-type': 'application/json-patch+json' },
+            body: '[]',
+          })
+        ).status,
+        (await server.fhir('/AuditEvent/forged', { method: 'DELETE' })).status,
+        (await server.fhir('/AuditEvent?_id=forged', { method: 'DELETE' })).status,
+        (
+          await server.fhir('', {
+            method: 'POST',
+            json: {
+              resourceType: 'Bundle',
+              type: 'transaction',
+              entry: [{ resource: event, request: { method: 'POST', url: 'AuditEvent' } }],
+            },
+          })
+        ).status,
+      ];
+      assert.deepEqual(statuses, [405, 405, 405, 405, 405, 405]);
+      assert.equal((await server.fhir('/AuditEvent?_count=1')).status, 200);
+    });
+  });
+
   describe('history', () => {
     it('lists instance history newest first with request and response per entry', async () => {
       await server.fhir('/Patient/h1', { method: 'PUT', json: patient({ id: 'h1' }) });
