@@ -11,6 +11,8 @@ import type { Logger } from './log.js';
 import { capabilityStatement } from './service/capability-statement.js';
 import type { ServiceContext } from './service/context.js';
 import { checkIndexVersion } from './service/reindex.js';
+import { deadLetterHandler } from './ingest/hl7v2/handle-message.js';
+import { mllpOptions, startMllpListener, type MllpListener } from './ingest/hl7v2/mllp-server.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { ResourceStore } from './store/store.js';
 import { warmValidators } from './validation/validate-resource.js';
@@ -77,12 +79,14 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     started,
     profiles: profilesByType(),
   });
+  const hl7v2Handler = deadLetterHandler(store);
   const app = createApp({
     ctx,
     metadata,
     maxBodyBytes: config.maxBodyBytes,
     maxBundleEntries: config.maxBundleEntries,
     log,
+    hl7v2Handler,
   });
   const server: Server = tls ? createHttpsServer(tls, app) : createHttpServer(app);
   server.keepAliveTimeout = 65_000;
@@ -104,6 +108,21 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
       throw new ConfigError('FERRY_PORT', `not allowed to listen on port ${config.port}`);
     throw error;
   }
+  let mllp: MllpListener | undefined;
+  if (config.mllpPort !== 0) {
+    try {
+      mllp = await startMllpListener(mllpOptions(config, tls), hl7v2Handler, log);
+    } catch (error) {
+      server.close();
+      await store.close();
+      const code = (error as { code?: string }).code;
+      if (code === 'EADDRINUSE')
+        throw new ConfigError('FERRY_MLLP_PORT', `port ${config.mllpPort} is already in use`);
+      if (code === 'EACCES')
+        throw new ConfigError('FERRY_MLLP_PORT', `not allowed to listen on port ${config.mllpPort}`);
+      throw error;
+    }
+  }
   const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   log.info('gateway.listening', {
@@ -111,6 +130,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     port,
     fhirBase: config.baseUrl,
     store: config.store.kind,
+    ...(mllp ? { mllpPort: mllp.port } : {}),
     startupMs: Date.now() - started.getTime(),
   });
 
@@ -121,7 +141,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
-      await drained;
+      await Promise.all([drained, mllp?.close(config.shutdownGraceSeconds * 1000)]);
       clearTimeout(grace);
       await store.close();
       log.info('gateway.stopped', {});

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig, settings, type SettingName } from '../config.j
 import { createLogger } from '../log.js';
 import { openStore, startGateway } from '../main.js';
 import { verifyAuditChain } from '../audit/verify-chain.js';
+import { listDeadLetters, readDeadLetter } from '../ingest/dead-letters.js';
 import { reindex } from '../service/reindex.js';
 
 const usage = `Usage: ferry <command> [options]
@@ -11,6 +12,7 @@ Commands:
   serve        run the gateway (FHIR REST on FERRY_PORT)
   reindex      rebuild the search index of stored resources (after an upgrade says so)
   audit verify check the audit trail's hash chain; prints its head, names the first broken link
+  deadletters  list | show ID: inbound messages kept because they could not be stored
 
 Run "ferry <command> --help" for the options of a command.
 `;
@@ -154,6 +156,39 @@ async function auditCommand(args: string[]): Promise<void> {
   process.stdout.write(`audit trail intact: ${report.records} records; ${head}\n`);
 }
 
+/** `ferry deadletters list | show ID`. */
+async function deadLettersCommand(args: string[]): Promise<void> {
+  const [sub, id, ...rest] = args;
+  if (rest.length > 0 || !(sub === 'list' ? id === undefined : sub === 'show' && id !== undefined)) {
+    fail('usage: ferry deadletters list | ferry deadletters show ID', 2);
+  }
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message, 2);
+    throw error;
+  }
+  const store = openStore(config);
+  try {
+    if (sub === 'list') {
+      for (const letter of await listDeadLetters(store)) {
+        const what = [letter.messageType, letter.controlId, letter.sender].map((v) => v ?? '-').join(' ');
+        process.stdout.write(
+          `${letter.id}  ${letter.receivedAt}  ${letter.transport}  ${what}  ${letter.reason}\n`,
+        );
+      }
+      return;
+    }
+    const letter = await readDeadLetter(store, id ?? '');
+    if (!letter) fail(`no dead letter ${id ?? ''}`);
+    const { text, ...about } = letter;
+    process.stdout.write(`${JSON.stringify(about, null, 2)}\n${text.replace(/\r\n?/g, '\n')}\n`);
+  } finally {
+    await store.close();
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -165,6 +200,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'audit':
       await auditCommand(rest);
+      return;
+    case 'deadletters':
+      await deadLettersCommand(rest);
       return;
     case undefined:
     case '--help':
