@@ -1,0 +1,151 @@
+import type { AuditEvent, AuditEventEntity } from 'fhir/r4.js';
+import { newId } from '../fhir/ids.js';
+
+/**
+ * AuditEvents shaped after IHE Basic Audit Log Patterns (BALP) for RESTful access: what was done
+ * (type rest, subtype the R4 interaction, action C/R/U/D/E), when, with what outcome, by whom and
+ * from where (the client and its network address), seen by which Ferry instance, and on what
+ * (the resource with its version, the patient whose data it is, the query of a search).
+ */
+
+/** R4 restful-interaction codes (http://hl7.org/fhir/restful-interaction). */
+export type Interaction =
+  | 'read'
+  | 'vread'
+  | 'update'
+  | 'patch'
+  | 'delete'
+  | 'history-instance'
+  | 'history-type'
+  | 'history-system'
+  | 'create'
+  | 'search-type'
+  | 'search-system'
+  | 'capabilities'
+  | 'transaction'
+  | 'batch'
+  | 'operation';
+
+/** The CRUDE action each interaction is (AuditEvent.action, R4 audit-event-action). */
+const actions: Record<Interaction, NonNullable<AuditEvent['action']>> = {
+  read: 'R',
+  vread: 'R',
+  update: 'U',
+  patch: 'U',
+  delete: 'D',
+  'history-instance': 'R',
+  'history-type': 'R',
+  'history-system': 'R',
+  create: 'C',
+  'search-type': 'E',
+  'search-system': 'E',
+  capabilities: 'R',
+  transaction: 'E',
+  batch: 'E',
+  operation: 'E',
+};
+
+/** Who asked: the client (and its user when the token names one) and where from. */
+export interface AuditAgent {
+  clientId?: string;
+  user?: string;
+  address?: string;
+  purposeOfUse?: { system?: string; code: string }[];
+}
+
+export interface AuditFacts {
+  interaction: Interaction;
+  /** HTTP-like status of the outcome: < 400 success, 4xx minor failure, 5xx serious failure. */
+  status: number;
+  /** Why it failed, for the record (never patient data). */
+  outcomeText?: string;
+  agent: AuditAgent;
+  /** This Ferry instance: its public base URL and a name. */
+  source: { site: string; name: string };
+  /** The resource touched, `Type/id/_history/n` when the version is known. */
+  resource?: string;
+  /** The patient whose data was touched (`Patient/id`), when known. */
+  patient?: string;
+  /** A search's query string, recorded base64 as BALP asks. */
+  query?: string;
+  recorded: Date;
+}
+
+const system = {
+  type: 'http://terminology.hl7.org/CodeSystem/audit-event-type',
+  interaction: 'http://hl7.org/fhir/restful-interaction',
+  entityType: 'http://terminology.hl7.org/CodeSystem/audit-entity-type',
+  objectRole: 'http://terminology.hl7.org/CodeSystem/object-role',
+  sourceType: 'http://terminology.hl7.org/CodeSystem/security-source-type',
+  participation: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType',
+  clients: 'urn:ferry:client',
+};
+
+/** R4 AuditEvent.outcome: 0 success, 4 minor failure, 8 serious failure, 12 major failure. */
+function outcomeOf(status: number): NonNullable<AuditEvent['outcome']> {
+  if (status < 400) return '0';
+  if (status < 500) return '4';
+  return '8';
+}
+
+/** An AuditEvent for one access, with a new id and meta for its first (only) version. */
+export function buildAuditEvent(facts: AuditFacts): AuditEvent {
+  const recorded = facts.recorded.toISOString();
+  const entity: AuditEventEntity[] = [];
+  if (facts.resource !== undefined) {
+    entity.push({
+      what: { reference: facts.resource },
+      type: { system: system.entityType, code: '2', display: 'System Object' },
+    });
+  }
+  if (facts.patient !== undefined) {
+    entity.push({
+      what: { reference: facts.patient },
+      type: { system: system.entityType, code: '1', display: 'Person' },
+      role: { system: system.objectRole, code: '1', display: 'Patient' },
+    });
+  }
+  if (facts.query !== undefined) {
+    entity.push({
+      type: { system: system.entityType, code: '2', display: 'System Object' },
+      role: { system: system.objectRole, code: '24', display: 'Query' },
+      query: Buffer.from(facts.query, 'utf8').toString('base64'),
+    });
+  }
+  const { agent } = facts;
+  const event: AuditEvent = {
+    resourceType: 'AuditEvent',
+    id: newId(),
+    meta: { versionId: '1', lastUpdated: recorded },
+    type: { system: system.type, code: 'rest', display: 'RESTful Operation' },
+    subtype: [{ system: system.interaction, code: facts.interaction }],
+    action: actions[facts.interaction],
+    recorded,
+    outcome: outcomeOf(facts.status),
+    agent: [
+      {
+        type: {
+          coding: [{ system: system.participation, code: 'IRCP', display: 'information recipient' }],
+        },
+        who:
+          agent.clientId !== undefined
+            ? { identifier: { system: system.clients, value: agent.clientId } }
+            : { display: 'unauthenticated client' },
+        ...(agent.user !== undefined ? { altId: agent.user } : {}),
+        requestor: true,
+        ...(agent.address !== undefined ? { network: { address: agent.address, type: '2' as const } } : {}),
+        ...(agent.purposeOfUse?.length
+          ? { purposeOfUse: agent.purposeOfUse.map((p) => ({ coding: [p] })) }
+          : {}),
+      },
+    ],
+    source: {
+      site: facts.source.site,
+      observer: { display: facts.source.name },
+      type: [{ system: system.sourceType, code: '4', display: 'Application Server' }],
+    },
+  };
+  if (facts.outcomeText !== undefined && event.outcome !== '0') event.outcomeDesc = facts.outcomeText;
+  if (entity.length > 0) event.entity = entity;
+  return event;
+}
