@@ -161,23 +161,25 @@ const shapes: Shape[] = [
     query: 'Observation?date=ge2024-02-01&date=lt2024-02-03',
     // Both bounds hold on one value: short rows start within [from - 32 days, to], so idx_date_low
     // is read between two bounds; rows spanning more (open Periods…) come from the partial index.
-    driver: /^SEARCH d\d+ USING INDEX idx_date_low \(pid=\? AND low>\? AND low<\?\)$/,
+    driver: /^SEARCH d\d+ USING (?:COVERING )?INDEX idx_date_low \(pid=\? AND low>\? AND low<\?\)$/,
     runs: [/d\d+\.high - d\d+\.low > 2764800000/],
   },
   {
     title: 'a date on one day from idx_date_low',
     query: 'Observation?date=2024-02-01',
-    driver: /^SEARCH d\d+ USING INDEX idx_date_low \(pid=\? AND low>\? AND low<\?\)$/,
+    driver: /^SEARCH d\d+ USING (?:COVERING )?INDEX idx_date_low \(pid=\? AND low>\? AND low<\?\)$/,
   },
   {
     title: 'a string prefix from idx_string_value',
     query: 'Patient?name=lee',
-    driver: /^SEARCH d\d+ USING INDEX idx_string_value \(pid=\? AND normalized>\? AND normalized<\?\)$/,
+    driver:
+      /^SEARCH d\d+ USING (?:COVERING )?INDEX idx_string_value \(pid=\? AND normalized>\? AND normalized<\?\)$/,
   },
   {
     title: 'several string prefixes, one range each (MULTI-INDEX OR)',
     query: 'Patient?name=lee,smi',
-    driver: /^SEARCH d\d+ USING INDEX idx_string_value \(pid=\? AND normalized>\? AND normalized<\?\)$/,
+    driver:
+      /^SEARCH d\d+ USING (?:COVERING )?INDEX idx_string_value \(pid=\? AND normalized>\? AND normalized<\?\)$/,
   },
   {
     title: 'a quantity from idx_quantity_code',
@@ -237,10 +239,10 @@ const shapes: Shape[] = [
   {
     title: 'a token sorted by date along the date index when many match',
     query: 'Observation?code=common&_sort=-date',
-    driver: /^SEARCH s USING INDEX idx_date_high \(pid=\?\)$/,
+    driver: /^SEARCH s USING (?:COVERING )?INDEX idx_date_high \(pid=\?\)$/,
     // By design: sortDriven walks the sort key's index in order and stops once the page is full,
     // so reading from the start of (pid) is the point, not a scan (no temp B-tree sorts it).
-    allow: [/^SEARCH s USING INDEX idx_date_high \(pid=\?\)$/],
+    allow: [/^SEARCH s USING (?:COVERING )?INDEX idx_date_high \(pid=\?\)$/],
     sortPath: 'sort-index',
   },
   {
@@ -249,7 +251,7 @@ const shapes: Shape[] = [
     // the walk starts at the range's end (widened by max_span), not at the newest row; long rows
     // that overlap the range come from idx_date_long and are merged in
     driver:
-      /^SEARCH s USING INDEX (idx_date_high \(pid=\? AND high>\? AND high<\?\)|idx_date_long \(pid=\? AND low<\?\))$/,
+      /^SEARCH s USING (?:COVERING )?INDEX (idx_date_high \(pid=\? AND high>\? AND high<\?\)|idx_date_long \(pid=\? AND low<\?\))$/,
     sortPath: 'sort-index',
   },
   {

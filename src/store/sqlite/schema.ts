@@ -12,6 +12,15 @@ export const schemaVersion = 1;
  */
 export const longSpan = 2_764_800_000;
 
+/** Indexes whose columns grew since the first stores were made: name, table, columns, partial WHERE. */
+const coveringIndexes: [string, string, string[], string?][] = [
+  ['idx_string_value', 'idx_string', ['pid', 'normalized', 'rid']],
+  ['idx_date_low', 'idx_date', ['pid', 'low', 'high', 'rid']],
+  ['idx_date_high', 'idx_date', ['pid', 'high', 'rid']],
+  ['idx_date_rid', 'idx_date', ['rid', 'pid', 'low', 'high']],
+  ['idx_date_long', 'idx_date', ['pid', 'low', 'high', 'rid'], `high - low > ${longSpan}`],
+];
+
 /** What an upgrade may ask of the database it checks. */
 export interface SchemaProbe {
   /** The column names of a table. */
@@ -33,6 +42,12 @@ export const upgrades: { needed: (db: SchemaProbe) => boolean; sql: string }[] =
         FROM (SELECT pid, MAX(high - low) AS span FROM idx_date WHERE high - low <= ${longSpan} GROUP BY pid) m
         WHERE m.pid = search_param.pid;`,
   },
+  ...coveringIndexes.map(([index, table, columns, where]) => ({
+    // indexes that came to carry more columns (covering): rebuilt once
+    needed: (db: SchemaProbe) => db.indexColumns(index).join(',') !== columns.join(','),
+    sql: `DROP INDEX IF EXISTS ${index};
+      CREATE INDEX ${index} ON ${table} (${columns.join(', ')})${where ? ` WHERE ${where}` : ''};`,
+  })),
   {
     // one reference index serves searches by target, compartments and reverse lookups alike
     needed: (db) => db.indexColumns('idx_reference_inbound').length !== 4,
@@ -88,13 +103,15 @@ CREATE INDEX IF NOT EXISTS idx_token_code ON idx_token (pid, code, rid);
 CREATE INDEX IF NOT EXISTS idx_token_system ON idx_token (pid, system);
 CREATE INDEX IF NOT EXISTS idx_token_rid ON idx_token (rid, pid);
 CREATE TABLE IF NOT EXISTS idx_string (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, normalized TEXT NOT NULL, exact TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_string_value ON idx_string (pid, normalized);
+CREATE INDEX IF NOT EXISTS idx_string_value ON idx_string (pid, normalized, rid);
 CREATE INDEX IF NOT EXISTS idx_string_rid ON idx_string (rid, pid);
 CREATE TABLE IF NOT EXISTS idx_date (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, low INTEGER NOT NULL, high INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS idx_date_low ON idx_date (pid, low);
-CREATE INDEX IF NOT EXISTS idx_date_high ON idx_date (pid, high);
-CREATE INDEX IF NOT EXISTS idx_date_rid ON idx_date (rid, pid);
-CREATE INDEX IF NOT EXISTS idx_date_long ON idx_date (pid, low) WHERE high - low > ${longSpan};
+-- date and string indexes carry the columns a search reads (high, rid…), so a range scan or a
+-- per-candidate check never visits the table rows
+CREATE INDEX IF NOT EXISTS idx_date_low ON idx_date (pid, low, high, rid);
+CREATE INDEX IF NOT EXISTS idx_date_high ON idx_date (pid, high, rid);
+CREATE INDEX IF NOT EXISTS idx_date_rid ON idx_date (rid, pid, low, high);
+CREATE INDEX IF NOT EXISTS idx_date_long ON idx_date (pid, low, high, rid) WHERE high - low > ${longSpan};
 CREATE TABLE IF NOT EXISTS idx_number (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS idx_number_value ON idx_number (pid, value);
 CREATE INDEX IF NOT EXISTS idx_number_rid ON idx_number (rid, pid);

@@ -111,7 +111,7 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
-  it('upgrades a store made before max_span and the single reference index when it opens it', async () => {
+  it('upgrades a store made before max_span, the single reference index and the covering indexes', async () => {
     const path = file();
     const first = new SqliteStore(path);
     await first.write({
@@ -131,6 +131,8 @@ describe('SqliteStore', () => {
     await first.close();
     const raw = new Database(path);
     raw.exec(`ALTER TABLE search_param DROP COLUMN max_span;
+      DROP INDEX idx_date_low;
+      CREATE INDEX idx_date_low ON idx_date (pid, low);
       DROP INDEX idx_reference_inbound;
       CREATE INDEX idx_reference_target ON idx_reference (pid, target_id, rid);
       CREATE INDEX idx_reference_inbound ON idx_reference (target_id, target_type, pid);`);
@@ -147,6 +149,7 @@ describe('SqliteStore', () => {
       .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'idx_reference'")
       .all() as { name: string }[];
     const inbound = check.prepare('PRAGMA index_info(idx_reference_inbound)').all() as { name: string }[];
+    const low = check.prepare('PRAGMA index_info(idx_date_low)').all() as { name: string }[];
     check.close();
     await harness.cleanup();
     assert.equal(row.max_span, 5_000);
@@ -154,6 +157,10 @@ describe('SqliteStore', () => {
     assert.deepEqual(
       inbound.map((c) => c.name),
       ['target_id', 'target_type', 'pid', 'rid'],
+    );
+    assert.deepEqual(
+      low.map((c) => c.name),
+      ['pid', 'low', 'high', 'rid'],
     );
   });
 
