@@ -15,6 +15,7 @@ export const longSpan = 2_764_800_000;
 /** Indexes whose columns grew since the first stores were made: name, table, columns, partial WHERE. */
 const coveringIndexes: [string, string, string[], string?][] = [
   ['idx_string_value', 'idx_string', ['pid', 'normalized', 'rid']],
+  ['idx_string_rid', 'idx_string', ['rid', 'pid', 'normalized']],
   ['idx_date_low', 'idx_date', ['pid', 'low', 'high', 'rid']],
   ['idx_date_high', 'idx_date', ['pid', 'high', 'rid']],
   ['idx_date_rid', 'idx_date', ['rid', 'pid', 'low', 'high']],
@@ -104,7 +105,7 @@ CREATE INDEX IF NOT EXISTS idx_token_system ON idx_token (pid, system);
 CREATE INDEX IF NOT EXISTS idx_token_rid ON idx_token (rid, pid);
 CREATE TABLE IF NOT EXISTS idx_string (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, normalized TEXT NOT NULL, exact TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS idx_string_value ON idx_string (pid, normalized, rid);
-CREATE INDEX IF NOT EXISTS idx_string_rid ON idx_string (rid, pid);
+CREATE INDEX IF NOT EXISTS idx_string_rid ON idx_string (rid, pid, normalized);
 CREATE TABLE IF NOT EXISTS idx_date (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, low INTEGER NOT NULL, high INTEGER NOT NULL);
 -- date and string indexes carry the columns a search reads (high, rid…), so a range scan or a
 -- per-candidate check never visits the table rows
