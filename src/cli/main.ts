@@ -33,6 +33,16 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
+/** The configuration of the environment, for the commands that work on the store; one line on error. */
+function configFromEnv(): ReturnType<typeof loadConfig> {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message, 2);
+    throw error;
+  }
+}
+
 async function serve(args: string[]): Promise<void> {
   const options = Object.fromEntries(settings.map((s) => [s.flag, { type: 'string' as const }]));
   let parsed;
@@ -103,13 +113,7 @@ async function reindexCommand(args: string[]): Promise<void> {
     );
     return;
   }
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) fail(error.message, 2);
-    throw error;
-  }
+  const config = configFromEnv();
   const log = createLogger(config.logLevel);
   const store = openStore(config);
   try {
@@ -132,13 +136,7 @@ async function reindexCommand(args: string[]): Promise<void> {
 async function auditCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
   if (sub !== 'verify' || rest.length > 0) fail('usage: ferry audit verify', 2);
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) fail(error.message, 2);
-    throw error;
-  }
+  const config = configFromEnv();
   const store = openStore(config);
   let report;
   try {
@@ -162,13 +160,7 @@ async function deadLettersCommand(args: string[]): Promise<void> {
   if (rest.length > 0 || !(sub === 'list' ? id === undefined : sub === 'show' && id !== undefined)) {
     fail('usage: ferry deadletters list | ferry deadletters show ID', 2);
   }
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) fail(error.message, 2);
-    throw error;
-  }
+  const config = configFromEnv();
   const store = openStore(config);
   try {
     if (sub === 'list') {
