@@ -110,6 +110,9 @@ describe('bundle entry requests', () => {
       ['Bundle.entry[3].request.ifMatch'],
     );
     assert.equal(errorOf({ request: { method: 'DELETE', url: 'Patient' } }).status, 400);
+    assert.deepEqual(errorOf(null as unknown as BundleEntry).outcome.issue[0]?.expression, [
+      'Bundle.entry[3]',
+    ]);
     assert.equal(
       errorOf({ resource: { resourceType: 'Patient' }, request: { method: 'PATCH', url: 'Patient/1' } })
         .status,

@@ -103,8 +103,12 @@ function patchBody(resource: Resource | undefined, where: string): unknown {
 /** Parses entry `n`; every malformed part is a 400 naming `Bundle.entry[n]…`. */
 export function parseEntry(entry: BundleEntry, n: number, baseUrl: string): ParsedEntry {
   const at = `Bundle.entry[${n}]`;
+  // the Bundle arrives unvalidated: an entry may be anything JSON allows
+  if (typeof entry !== 'object' || (entry as unknown) === null || Array.isArray(entry))
+    throw badRequest(`${at}: an entry must be an object`, at);
   const request = entry.request;
-  if (!request) throw badRequest(`${at}: a batch or transaction entry needs a request`, `${at}.request`);
+  if (typeof request !== 'object' || (request as unknown) === null)
+    throw badRequest(`${at}: a batch or transaction entry needs a request`, `${at}.request`);
   const method = request.method as string;
   if (!methods.has(method))
     throw badRequest(
