@@ -18,8 +18,10 @@ export interface RunningServer {
   stderr: string[];
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
-  /** fetch against the FHIR base with a JSON body when given. */
+  /** fetch against the FHIR base with a JSON body when given, as a fully authorized client. */
   fhir(path: string, init?: FhirInit): Promise<Response>;
+  /** Headers for a request made with plain fetch, carrying the authorization `fhir()` uses. */
+  headers(extra?: HeadersInit): Headers;
 }
 
 export interface FhirInit extends Omit<RequestInit, 'body'> {
@@ -92,6 +94,9 @@ export async function startServer(
       const code = await exited;
       if (!options.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
       return code;
+    },
+    headers(extra?: HeadersInit) {
+      return new Headers(extra);
     },
     fhir(path: string, init: FhirInit = {}) {
       const { json, ...rest } = init;
