@@ -14,6 +14,8 @@ export interface Config {
   mllpIdleTimeoutSeconds: number;
   tls?: { certFile: string; keyFile: string };
   auth?: { issuer: string; jwksUri: string };
+  /** Lifetime of the access tokens Ferry issues, in seconds. */
+  tokenTtlSeconds: number;
   /** Largest request body accepted, in bytes (413 beyond). */
   maxBodyBytes: number;
   /** Most entries a batch or transaction Bundle may hold (413 beyond). */
@@ -90,6 +92,12 @@ export const settings = [
     flag: 'auth-jwks-uri',
     default: '',
     help: "outside authorization server's JWKS URL",
+  },
+  {
+    env: 'FERRY_TOKEN_TTL',
+    flag: 'token-ttl',
+    default: '300',
+    help: 'lifetime of issued access tokens, in seconds (60-86400)',
   },
   {
     env: 'FERRY_MAX_BODY',
@@ -248,6 +256,10 @@ export function loadConfig(
   if (!/^[1-9][0-9]{0,5}$/.test(idle))
     throw new ConfigError('FERRY_MLLP_IDLE_TIMEOUT', `'${idle}' is not a number of seconds (1-999999)`);
 
+  const ttl = get('FERRY_TOKEN_TTL') ?? '300';
+  if (!/^[0-9]{1,5}$/.test(ttl) || Number(ttl) < 60 || Number(ttl) > 86400)
+    throw new ConfigError('FERRY_TOKEN_TTL', `'${ttl}' is not a number of seconds (60-86400)`);
+
   const maxEntries = get('FERRY_BUNDLE_MAX_ENTRIES') ?? '10000';
   if (!/^[1-9][0-9]{0,6}$/.test(maxEntries))
     throw new ConfigError(
@@ -272,6 +284,7 @@ export function loadConfig(
     mllpIdleTimeoutSeconds: Number(idle),
     maxBodyBytes: bytes('FERRY_MAX_BODY', get('FERRY_MAX_BODY') ?? '16mb'),
     maxBundleEntries: Number(maxEntries),
+    tokenTtlSeconds: Number(ttl),
     logLevel: logLevel as Config['logLevel'],
     shutdownGraceSeconds: Number(grace),
     validation: {

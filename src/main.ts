@@ -4,6 +4,11 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createApp } from './api/app.js';
+import { requireToken } from './auth/bearer.js';
+import { KeyRing } from './auth/keys.js';
+import { capabilitySecurity, smartConfiguration } from './auth/smart-configuration.js';
+import { tokenEndpoint } from './auth/token-endpoint.js';
+import { authEndpoints, TokenVerifier } from './auth/tokens.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
 import { projectRoot } from './fhir/definitions-path.js';
@@ -50,6 +55,18 @@ function readTlsFile(variable: string, path: string): Buffer {
   }
 }
 
+/** What HL7 v2 ingest may write; a client posting to /ingest needs create and update on each. */
+const hl7v2IngestTypes = [
+  'Patient',
+  'Encounter',
+  'Observation',
+  'DiagnosticReport',
+  'ServiceRequest',
+  'Specimen',
+  'Provenance',
+  'Binary',
+];
+
 /** The composition root: opens the store, builds the service and the app, starts listening. */
 export async function startGateway(config: Readonly<Config>, log: Logger): Promise<Gateway> {
   const started = new Date();
@@ -73,11 +90,15 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     // searches still answer; values indexed differently by the older version may be missed
     log.warn('search.index_stale', { action: 'run "ferry reindex" to rebuild the search index' });
   }
+  const endpoints = authEndpoints(config.baseUrl);
+  const keys = await KeyRing.open(store);
+  const verifier = new TokenVerifier(keys, endpoints, config.auth);
   const metadata = capabilityStatement({
     baseUrl: config.baseUrl,
     version: packageVersion(),
     started,
     profiles: profilesByType(),
+    security: capabilitySecurity(endpoints),
   });
   const hl7v2Handler = deadLetterHandler(store);
   const app = createApp({
@@ -87,7 +108,21 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     maxBundleEntries: config.maxBundleEntries,
     log,
     hl7v2Handler,
+    auth: {
+      requireToken: requireToken(verifier),
+      tokenEndpoint: tokenEndpoint({ store, keys, endpoints, tokenTtlSeconds: config.tokenTtlSeconds }),
+      smartConfiguration: smartConfiguration(endpoints),
+    },
+    ingestTypes: hl7v2IngestTypes,
+    hsts: tls !== undefined,
   });
+  // a key added by `ferry keys rotate` in another process starts signing here within a minute
+  const keyRefresh = setInterval(() => {
+    keys.refresh(60_000).catch((error: unknown) => {
+      log.warn('auth.keys_refresh_failed', { message: error instanceof Error ? error.message : String(error) });
+    });
+  }, 60_000);
+  keyRefresh.unref();
   const server: Server = tls ? createHttpsServer(tls, app) : createHttpServer(app);
   server.keepAliveTimeout = 65_000;
 
@@ -143,6 +178,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
       const grace = setTimeout(() => server.closeAllConnections(), config.shutdownGraceSeconds * 1000);
       await Promise.all([drained, mllp?.close(config.shutdownGraceSeconds * 1000)]);
       clearTimeout(grace);
+      clearInterval(keyRefresh);
       await store.close();
       log.info('gateway.stopped', {});
     })();

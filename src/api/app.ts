@@ -1,6 +1,8 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler, type Router } from 'express';
 import helmet from 'helmet';
 import type { CapabilityStatement } from 'fhir/r4.js';
+import { Access, forbidden } from '../auth/access.js';
+import type { Principal } from '../auth/principal.js';
 import type { Hl7Handler } from '../ingest/hl7v2/inbound.js';
 import type { Logger } from '../log.js';
 import type { ServiceContext } from '../service/context.js';
@@ -17,6 +19,35 @@ export interface AppDeps {
   log: Logger;
   /** Handles HL7 v2 messages; `POST /ingest/hl7v2` exists only when one is given. */
   hl7v2Handler?: Hl7Handler;
+  auth: {
+    /** Requires a valid access token and sets `res.locals.principal`. */
+    requireToken: RequestHandler;
+    /** `/auth/token` and `/auth/jwks`. */
+    tokenEndpoint: Router;
+    /** The SMART configuration document. */
+    smartConfiguration: Record<string, unknown>;
+  };
+  /** The types ingest writes: a client needs create and update on each to send data to `/ingest`. */
+  ingestTypes: readonly string[];
+  /** Send HSTS (when serving HTTPS). */
+  hsts: boolean;
+}
+
+/** Ingest writes with the gateway's authority, so the token must allow c and u on every type it may write. */
+function ingestScopes(types: readonly string[]): RequestHandler {
+  return (_req, res, next) => {
+    const access = new Access(res.locals.principal as Principal);
+    for (const type of types) {
+      for (const permission of ['c', 'u'] as const) {
+        if (!access.unrestricted(type, permission)) {
+          throw forbidden(
+            `Ingest writes ${types.join(', ')}; the access token needs create and update on each (e.g. system/${type}.cu)`,
+          );
+        }
+      }
+    }
+    next();
+  };
 }
 
 /**
@@ -25,13 +56,23 @@ export interface AppDeps {
  * each middleware here runs on every request.
  */
 export function createApp(deps: AppDeps): Express {
-  const { ctx, metadata, maxBodyBytes, maxBundleEntries, log, hl7v2Handler } = deps;
+  const { ctx, metadata, maxBodyBytes, maxBundleEntries, log, hl7v2Handler, auth } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // versions carry their own ETag (R4 http.html#versioning)
   app.locals.baseUrl = ctx.baseUrl;
   app.use(requestId(log));
-  app.use(helmet());
+  app.use(
+    helmet({ strictTransportSecurity: deps.hsts ? { maxAge: 31536000, includeSubDomains: true } : false }),
+  );
+  const smart: RequestHandler = (_req, res) => {
+    res.setHeader('Cache-Control', 'public, max-age=3600');
+    res.json(auth.smartConfiguration);
+  };
+  // some clients look for the SMART configuration at the host root, others under the FHIR base
+  app.get('/.well-known/smart-configuration', smart);
+  app.get('/fhir/.well-known/smart-configuration', smart);
+  app.use('/auth', auth.tokenEndpoint);
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'up' });
   });
@@ -43,8 +84,15 @@ export function createApp(deps: AppDeps): Express {
       res.status(503).json({ status: 'store unreachable' });
     }
   });
-  app.use('/fhir', fhirRoutes(ctx, metadata, { maxBodyBytes, maxBundleEntries }));
-  if (hl7v2Handler) app.use('/ingest', ingestRoutes(hl7v2Handler, { maxBodyBytes }));
+  app.use('/fhir', fhirRoutes(ctx, metadata, { maxBodyBytes, maxBundleEntries }, auth.requireToken));
+  if (hl7v2Handler) {
+    app.use(
+      '/ingest',
+      auth.requireToken,
+      ingestScopes(deps.ingestTypes),
+      ingestRoutes(hl7v2Handler, { maxBodyBytes }),
+    );
+  }
   app.use(unknownRoute);
   app.use(errorHandler());
   return app;

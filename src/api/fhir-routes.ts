@@ -1,4 +1,6 @@
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import { Access } from '../auth/access.js';
+import type { Principal } from '../auth/principal.js';
 import { badRequest, unsupportedMediaType } from '../errors.js';
 import { parseETag } from '../fhir/ids.js';
 import type { ServiceContext } from '../service/context.js';
@@ -47,6 +49,9 @@ function patchBody(req: Request): unknown {
 }
 
 const param = (req: Request, name: string): string => String(req.params[name]);
+
+/** The request's service context: the gateway's, with the access its token grants. */
+const ctxOf = (res: Response): ServiceContext => res.locals.ctx as ServiceContext;
 
 /** The query string as ordered name/value pairs (repeated names kept: they are AND-ed). */
 function queryPairs(req: Request): [string, string][] {
@@ -100,6 +105,7 @@ export function fhirRoutes(
   ctx: ServiceContext,
   metadata: CapabilityStatement,
   limits: { maxBodyBytes: number; maxBundleEntries: number },
+  requireToken: RequestHandler,
 ): Router {
   const router = express.Router({ caseSensitive: true, strict: false });
   const body = express.raw({ type: () => true, limit: limits.maxBodyBytes });
@@ -115,10 +121,17 @@ export function fhirRoutes(
     })
     .all(rejectMethod(['GET']));
 
+  // everything below needs an access token; the service asks its Access before each step
+  router.use(requireToken, (_req, res, next) => {
+    const requestCtx: ServiceContext = { ...ctx, access: new Access(res.locals.principal as Principal) };
+    res.locals.ctx = requestCtx;
+    next();
+  });
+
   router
     .route('/_history')
     .get(async (req, res) => {
-      sendJson(req, res, 200, await history(ctx, {}, req.query as Record<string, string>));
+      sendJson(req, res, 200, await history(ctxOf(res), {}, req.query as Record<string, string>));
     })
     .all(rejectMethod(['GET']));
 
@@ -129,7 +142,7 @@ export function fhirRoutes(
         req,
         res,
         200,
-        await history(ctx, { type: param(req, 'type') }, req.query as Record<string, string>),
+        await history(ctxOf(res), { type: param(req, 'type') }, req.query as Record<string, string>),
       );
     })
     .all(rejectMethod(['GET']));
@@ -138,20 +151,20 @@ export function fhirRoutes(
     .route('/:type/:id/_history')
     .get(async (req, res) => {
       const scope = { type: param(req, 'type'), id: param(req, 'id') };
-      sendJson(req, res, 200, await history(ctx, scope, req.query as Record<string, string>));
+      sendJson(req, res, 200, await history(ctxOf(res), scope, req.query as Record<string, string>));
     })
     .all(rejectMethod(['GET']));
 
   const search = async (req: Request, res: Response, type: string | undefined): Promise<void> => {
     const params = queryPairs(req);
     if (req.method === 'POST') params.push(...formPairs(req));
-    sendJson(req, res, 200, await searchResources(ctx, { type, params, strict: strictHandling(req) }));
+    sendJson(req, res, 200, await searchResources(ctxOf(res), { type, params, strict: strictHandling(req) }));
   };
   router
     .route('/')
     .get((req, res) => search(req, res, undefined))
     .post(body, async (req, res) => {
-      const bundle = await processBundle(ctx, jsonBody(req, fhirJsonTypes), {
+      const bundle = await processBundle(ctxOf(res), jsonBody(req, fhirJsonTypes), {
         maxEntries: limits.maxBundleEntries,
         prefer: preferReturn(req, 'minimal'),
       });
@@ -172,7 +185,7 @@ export function fhirRoutes(
   const validateRoute = async (req: Request, res: Response): Promise<void> => {
     const raw: unknown = req.body;
     const query = new URLSearchParams(queryPairs(req));
-    const result = await validateOperation(ctx, {
+    const result = await validateOperation(ctxOf(res), {
       type: param(req, 'type'),
       id: req.params.id === undefined ? undefined : param(req, 'id'),
       body: Buffer.isBuffer(raw) && raw.length > 0 ? jsonBody(req, fhirJsonTypes) : undefined,
@@ -199,7 +212,7 @@ export function fhirRoutes(
         req,
         res,
         200,
-        await searchResources(ctx, {
+        await searchResources(ctxOf(res), {
           type: param(req, 'type'),
           params,
           compartment,
@@ -212,7 +225,12 @@ export function fhirRoutes(
   router
     .route('/:type/:id/_history/:vid')
     .get(async (req, res) => {
-      const version = await vreadResource(ctx, param(req, 'type'), param(req, 'id'), param(req, 'vid'));
+      const version = await vreadResource(
+        ctxOf(res),
+        param(req, 'type'),
+        param(req, 'id'),
+        param(req, 'vid'),
+      );
       sendVersion(req, res, 200, version);
     })
     .all(rejectMethod(['GET']));
@@ -220,7 +238,7 @@ export function fhirRoutes(
   router
     .route('/:type/:id')
     .get(async (req, res) => {
-      const current = await readResource(ctx, param(req, 'type'), param(req, 'id'));
+      const current = await readResource(ctxOf(res), param(req, 'type'), param(req, 'id'));
       if (notModified(req, current.versionId, current.lastUpdated)) {
         setVersionHeaders(res, current);
         res.status(304).end();
@@ -230,7 +248,7 @@ export function fhirRoutes(
     })
     .put(body, async (req, res) => {
       const result = await updateResource(
-        ctx,
+        ctxOf(res),
         param(req, 'type'),
         param(req, 'id'),
         jsonBody(req, fhirJsonTypes),
@@ -241,7 +259,7 @@ export function fhirRoutes(
       sendWriteResult(req, res, result, 'update');
     })
     .patch(body, async (req, res) => {
-      const result = await patchResource(ctx, param(req, 'type'), param(req, 'id'), patchBody(req), {
+      const result = await patchResource(ctxOf(res), param(req, 'type'), param(req, 'id'), patchBody(req), {
         ifMatch: ifMatch(req),
       });
       sendWriteResult(req, res, result, 'patch');
@@ -249,7 +267,7 @@ export function fhirRoutes(
     .delete(async (req: Request, res: Response) => {
       const type = param(req, 'type');
       const id = param(req, 'id');
-      const result = await deleteResource(ctx, type, id, { ifMatch: ifMatch(req) });
+      const result = await deleteResource(ctxOf(res), type, id, { ifMatch: ifMatch(req) });
       if (result) setVersionHeaders(res, result.version);
       sendOutcome(
         req,
@@ -273,15 +291,15 @@ export function fhirRoutes(
       const resource = jsonBody(req, fhirJsonTypes);
       const result =
         typeof ifNoneExist === 'string'
-          ? await conditionalCreate(ctx, type, resource, [
+          ? await conditionalCreate(ctxOf(res), type, resource, [
               ...new URLSearchParams(ifNoneExist.replace(/^[^?]*\?/, '')),
             ])
-          : await createResource(ctx, type, resource);
+          : await createResource(ctxOf(res), type, resource);
       sendWriteResult(req, res, result, 'create');
     })
     .put(body, async (req, res) => {
       const result = await conditionalUpdate(
-        ctx,
+        ctxOf(res),
         param(req, 'type'),
         jsonBody(req, fhirJsonTypes),
         queryPairs(req),
@@ -292,14 +310,14 @@ export function fhirRoutes(
       sendWriteResult(req, res, result, 'conditional update');
     })
     .patch(body, async (req, res) => {
-      const result = await conditionalPatch(ctx, param(req, 'type'), patchBody(req), queryPairs(req), {
+      const result = await conditionalPatch(ctxOf(res), param(req, 'type'), patchBody(req), queryPairs(req), {
         ifMatch: ifMatch(req),
       });
       sendWriteResult(req, res, result, 'conditional patch');
     })
     .delete(async (req, res) => {
       const type = param(req, 'type');
-      const deleted = await conditionalDelete(ctx, type, queryPairs(req));
+      const deleted = await conditionalDelete(ctxOf(res), type, queryPairs(req));
       sendOutcome(
         req,
         res,

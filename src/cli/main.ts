@@ -2,6 +2,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, settings, type SettingName } from '../config.js';
 import { createLogger } from '../log.js';
 import { openStore, startGateway } from '../main.js';
+import { authCommand, authUsage } from './auth-commands.js';
+import { configFromEnv, fail } from './common.js';
 import { verifyAuditChain } from '../audit/verify-chain.js';
 import { listDeadLetters, readDeadLetter } from '../ingest/dead-letters.js';
 import { reindex } from '../service/reindex.js';
@@ -13,7 +15,7 @@ Commands:
   reindex      rebuild the search index of stored resources (after an upgrade says so)
   audit verify check the audit trail's hash chain; prints its head, names the first broken link
   deadletters  list | show ID: inbound messages kept because they could not be stored
-
+${authUsage}
 Run "ferry <command> --help" for the options of a command.
 `;
 
@@ -25,22 +27,6 @@ function serveUsage(): string {
       `  --${s.flag.padEnd(flagWidth)} ${s.env.padEnd(envWidth)} ${s.help} (default: ${s.default || 'unset'})`,
   );
   return `Usage: ferry serve [options]\n\nEach option overrides its environment variable.\n\n${lines.join('\n')}\n`;
-}
-
-/** Prints one line and exits non-zero: the contract for every failure of the CLI. */
-function fail(message: string, code = 1): never {
-  process.stderr.write(`ferry: ${message}\n`);
-  process.exit(code);
-}
-
-/** The configuration of the environment, for the commands that work on the store; one line on error. */
-function configFromEnv(): ReturnType<typeof loadConfig> {
-  try {
-    return loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) fail(error.message, 2);
-    throw error;
-  }
 }
 
 async function serve(args: string[]): Promise<void> {
@@ -195,6 +181,11 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'deadletters':
       await deadLettersCommand(rest);
+      return;
+    case 'clients':
+    case 'token':
+    case 'keys':
+      await authCommand(command, rest);
       return;
     case undefined:
     case '--help':

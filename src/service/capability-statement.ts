@@ -1,4 +1,8 @@
-import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4.js';
+import type {
+  CapabilityStatement,
+  CapabilityStatementRestResource,
+  CapabilityStatementRestSecurity,
+} from 'fhir/r4.js';
 import { restResourceTypes } from '../fhir/element-tables.js';
 import { searchParameters } from '../search/parameters.js';
 import type { SearchParamType } from '../search/types.js';
@@ -22,6 +26,8 @@ export interface ServerFacts {
   started: Date;
   /** Profiles Ferry can check, by the type they constrain (CapabilityStatement.rest.resource.supportedProfile). */
   profiles?: Readonly<Record<string, readonly string[]>>;
+  /** How clients authorize (CapabilityStatement.rest.security). */
+  security?: CapabilityStatementRestSecurity;
 }
 
 /**
@@ -79,6 +85,7 @@ export function capabilityStatement(facts: ServerFacts): CapabilityStatement {
     rest: [
       {
         mode: 'server',
+        ...(facts.security ? { security: facts.security } : {}),
         resource: restResourceTypes().map(resource),
         interaction: [
           { code: 'transaction' },

@@ -1,3 +1,4 @@
+import type { Access } from '../auth/access.js';
 import type { Logger } from '../log.js';
 import type { ResourceStore } from '../store/store.js';
 import type { ValidationPolicy } from '../validation/validate.js';
@@ -11,4 +12,9 @@ export interface ServiceContext {
   now(): Date;
   /** How writes are validated; the R4 rules at level `full` with no enforced profile when absent. */
   validation?: ValidationPolicy;
+  /**
+   * What the request's access token allows (SMART scopes, patient compartment); absent for
+   * callers that act with the gateway's own authority (the CLI, ingest after its own check).
+   */
+  access?: Access;
 }

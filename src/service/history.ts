@@ -2,6 +2,8 @@ import type { Bundle, BundleEntry, FhirResource } from 'fhir/r4.js';
 import { badRequest } from '../errors.js';
 import { etag } from '../fhir/ids.js';
 import type { HistoryQuery, StoredVersion } from '../store/store.js';
+import { forbidden } from '../auth/access.js';
+import { checkReadVersion } from './authorize.js';
 import type { ServiceContext } from './context.js';
 import { assertId, assertResourceType } from './guards.js';
 
@@ -66,6 +68,24 @@ function entryOf(ctx: ServiceContext, v: StoredVersion): BundleEntry {
   return entry;
 }
 
+/**
+ * A token that sees only part of a type (a patient's compartment, a granular scope) may read the
+ * history of a resource it can see, but not the history of the whole type or system.
+ */
+async function checkHistory(ctx: ServiceContext, scope: { type?: string; id?: string }): Promise<void> {
+  const access = ctx.access;
+  if (!access) return;
+  const type = scope.type ?? '*';
+  if (access.allowances(type, 'r') === 'all') return;
+  if (scope.type === undefined || scope.id === undefined) {
+    throw forbidden(
+      `The access token sees only part of ${scope.type ?? 'the data'}; history is available per resource only`,
+    );
+  }
+  const current = await ctx.store.readCurrent(scope.type, scope.id);
+  if (current) checkReadVersion(ctx, scope.type, scope.id, current);
+}
+
 /** R4 http.html#history at system, type or instance level, newest first, paged by cursor. */
 export async function history(
   ctx: ServiceContext,
@@ -75,6 +95,7 @@ export async function history(
   if (scope.type !== undefined) assertResourceType(scope.type);
   if (scope.id !== undefined) assertId(scope.id, scope.type ?? 'Resource');
   const query: HistoryQuery = { ...parseHistoryParams(params), ...scope };
+  await checkHistory(ctx, scope);
   const page = await ctx.store.history(query);
   const path = [scope.type, scope.id, '_history'].filter((p) => p !== undefined).join('/');
   const link = (cursor?: string): string => {

@@ -1,5 +1,6 @@
 import { gone, notFound } from '../errors.js';
 import type { StoredVersion } from '../store/store.js';
+import { checkReadType, checkReadVersion } from './authorize.js';
 import type { ServiceContext } from './context.js';
 import { assertId, assertResourceType } from './guards.js';
 
@@ -7,8 +8,10 @@ import { assertId, assertResourceType } from './guards.js';
 export async function readResource(ctx: ServiceContext, type: string, id: string): Promise<StoredVersion> {
   assertResourceType(type);
   assertId(id, type);
+  checkReadType(ctx, type);
   const current = await ctx.store.readCurrent(type, id);
   if (!current) throw notFound(`${type}/${id} is not known`);
+  checkReadVersion(ctx, type, id, current);
   if (current.deleted) throw gone(`${type}/${id} was deleted (version ${current.versionId})`);
   return current;
 }
@@ -22,9 +25,11 @@ export async function vreadResource(
 ): Promise<StoredVersion> {
   assertResourceType(type);
   assertId(id, type);
+  checkReadType(ctx, type);
   const n = /^[1-9][0-9]{0,15}$/.test(versionId) ? Number(versionId) : undefined;
   const version = n === undefined ? undefined : await ctx.store.readVersion(type, id, n);
   if (!version) throw notFound(`${type}/${id} has no version '${versionId.slice(0, 20)}'`);
+  checkReadVersion(ctx, type, id, version);
   if (version.deleted) throw gone(`${type}/${id} version ${versionId} is a deletion`);
   return version;
 }

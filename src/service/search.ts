@@ -8,6 +8,7 @@ import { ucumCanonical, ucumSystem } from '../search/ucum.js';
 import { parseSearch, type ParsedSearch } from '../search/parse-query.js';
 import type { QueryFilter, SearchParamType } from '../search/types.js';
 import type { StoredVersion } from '../store/store.js';
+import { forbidden, type SearchNarrowing } from '../auth/access.js';
 import { expandModifiers } from './expand-modifiers.js';
 import type { ServiceContext } from './context.js';
 import { assertId, assertResourceType } from './guards.js';
@@ -108,17 +109,62 @@ function compartmentFilter(compartment: { type: string; id: string }, type: stri
 }
 
 /**
+ * How the token's scopes narrow a search of one type: added parameters for a granular scope, the
+ * patient's compartment for a patient scope (a type outside that compartment is refused).
+ */
+function narrowSearch(ctx: ServiceContext, request: SearchRequest): SearchNarrowing | undefined {
+  if (!ctx.access) return undefined;
+  if (request.type === undefined) return undefined; // checkSystemSearch, once `_type` is read
+  const narrowing = ctx.access.narrowSearch(request.type, request.params);
+  if (
+    narrowing?.patient !== undefined &&
+    request.type !== 'Patient' &&
+    compartmentParams('Patient', request.type) === undefined
+  ) {
+    throw forbidden(
+      `${request.type} is not in the Patient compartment, which is all the access token may see`,
+    );
+  }
+  return narrowing;
+}
+
+/** A system-level search reads every type it names (or every type): each must be fully searchable. */
+function checkSystemSearch(ctx: ServiceContext, types: string[]): void {
+  const access = ctx.access;
+  if (!access) return;
+  for (const type of types.length > 0 ? types : ['*']) {
+    if (access.allowances(type, 's') !== 'all') {
+      throw forbidden(`The access token sees only part of ${type}; search it at the type level (/${type}?…)`);
+    }
+  }
+}
+
+/**
  * R4 search.html: parses the request into a SearchQuery, runs it on the store's index and
  * answers a searchset Bundle with self/first/next links (keyset cursors) and, when parameters
  * were ignored, an OperationOutcome entry saying which and why.
  */
 export async function searchResources(ctx: ServiceContext, request: SearchRequest): Promise<Bundle> {
   if (request.type !== undefined) assertResourceType(request.type);
-  const parsed = parseFor(ctx, request.type, request.params, request.strict);
+  const narrowing = narrowSearch(ctx, request);
+  const params = narrowing ? [...request.params, ...narrowing.params] : request.params;
+  const parsed = parseFor(ctx, request.type, params, request.strict);
   const query = parsed.query;
+  if (request.type === undefined) checkSystemSearch(ctx, query.types);
   query.filters = await expandModifiers(ctx, query.types, query.filters);
   if (request.compartment) query.filters.push(compartmentFilter(request.compartment, request.type));
+  if (narrowing?.patient !== undefined) {
+    query.filters.push(compartmentFilter({ type: 'Patient', id: narrowing.patient }, request.type));
+  }
   const page = await ctx.store.search(query);
+  if (ctx.access && page.included.length > 0) {
+    const access = ctx.access;
+    // included resources are shown only when the token could read each of them on its own
+    page.included = page.included.filter(
+      (v) =>
+        v.json !== undefined && access.canSee(JSON.parse(v.json) as { resourceType: string; id?: string }),
+    );
+  }
   const path = [request.compartment?.type, request.compartment?.id, request.type]
     .filter((p) => p !== undefined)
     .join('/');

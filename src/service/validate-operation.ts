@@ -1,3 +1,4 @@
+import { checkReadType, checkReadVersion } from './authorize.js';
 import type { OperationOutcome, Parameters, Resource } from 'fhir/r4.js';
 import { badRequest, gone, notFound, outcome, type Issue } from '../errors.js';
 import { compiledStructure } from '../validation/compile-structure.js';
@@ -73,8 +74,10 @@ export async function validateOperation(
   if (args.mode === 'delete') {
     if (id === undefined)
       throw badRequest('$validate with mode=delete needs the instance: POST /{type}/{id}/$validate');
+    checkReadType(ctx, type);
     const current = await ctx.store.readCurrent(type, id);
     if (!current) throw notFound(`${type}/${id} is not known`);
+    checkReadVersion(ctx, type, id, current);
     if (current.deleted) throw gone(`${type}/${id} was deleted (version ${current.versionId})`);
     return allClear(`${type}/${id} may be deleted`);
   }

@@ -9,6 +9,7 @@ import {
 import { extractIndexEntries } from '../search/extract.js';
 import type { IndexEntry } from '../search/types.js';
 import { validate, type ValidationLevel, type ValidationPolicy } from '../validation/validate.js';
+import { checkDelete, checkWrite } from './authorize.js';
 import type { ServiceContext } from './context.js';
 
 /**
@@ -76,6 +77,7 @@ export function versionWrite(
   lastUpdated: string,
   resource?: Resource,
 ): VersionWrite {
+  if (resource === undefined && current) checkDelete(ctx, type, current);
   const versionId = (current?.versionId ?? 0) + 1;
   const write: VersionWrite = {
     type,
@@ -114,6 +116,7 @@ export function prepareVersion(
   lastUpdated: string,
   level?: ValidationLevel,
 ): PreparedVersion {
+  checkWrite(ctx, type, current, resource);
   assertValid(resource, level === undefined ? { policy: ctx.validation } : { policy: ctx.validation, level });
   if (current && sameContent(current, resource)) {
     return { result: { version: current, created: false, unchanged: true } };

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,29 @@ export interface RunningServer {
   /** fetch against the FHIR base with a JSON body when given, as a fully authorized client. */
   fhir(path: string, init?: FhirInit): Promise<Response>;
   /** Headers for a request made with plain fetch, carrying the authorization `fhir()` uses. */
-  headers(extra?: HeadersInit): Headers;
+  headers(extra?: RequestInit['headers']): Headers;
+  /** An access token for every type and the audit trail (`ferry token`), as `fhir()` sends it. */
+  token: string;
+  /** Mints another token with `ferry token` against this server's store. */
+  mintToken(scope: string, options?: { patient?: string; ttl?: number; client?: string }): Promise<string>;
+  /** The environment the server runs with (for running other `ferry` commands on its store). */
+  env: Record<string, string>;
+}
+
+/** The scopes of the token the harness uses: everything, the audit trail included. */
+export const allScopes = 'system/*.cruds system/AuditEvent.rs';
+
+/** Runs `ferry token` with the server's environment and returns the token. */
+export async function mintToken(
+  env: Record<string, string>,
+  scope: string,
+  options: { patient?: string; ttl?: number; client?: string } = {},
+): Promise<string> {
+  const args = [bin, 'token', '--scope', scope, '--ttl', String(options.ttl ?? 3600)];
+  if (options.patient !== undefined) args.push('--patient', options.patient);
+  if (options.client !== undefined) args.push('--client', options.client);
+  const { stdout } = await promisify(execFile)(process.execPath, args, { env });
+  return stdout.trim();
 }
 
 export interface FhirInit extends Omit<RequestInit, 'body'> {
@@ -38,15 +61,16 @@ export async function startServer(
   options: { keepDataDir?: string } = {},
 ): Promise<RunningServer> {
   const dataDir = options.keepDataDir ?? mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
+  const serverEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    FERRY_PORT: '0',
+    FERRY_MLLP_PORT: '0',
+    FERRY_DATA_DIR: dataDir,
+    FERRY_BASE_URL: 'http://localhost/fhir',
+    ...env,
+  };
   const child = spawn(process.execPath, [bin, 'serve'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      FERRY_PORT: '0',
-      FERRY_MLLP_PORT: '0',
-      FERRY_DATA_DIR: dataDir,
-      FERRY_BASE_URL: 'http://localhost/fhir',
-      ...env,
-    },
+    env: serverEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: string[] = [];
@@ -82,7 +106,16 @@ export async function startServer(
   const origin = `http://127.0.0.1:${port}`;
   const base = `${origin}/fhir`;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const token = await mintToken(serverEnv, allScopes);
+  const authorized = (extra?: RequestInit['headers']): Headers => {
+    const headers = new Headers(extra);
+    if (!headers.has('authorization')) headers.set('authorization', `Bearer ${token}`);
+    return headers;
+  };
   return {
+    token,
+    env: serverEnv,
+    mintToken: (scope, options) => mintToken(serverEnv, scope, options),
     origin,
     base,
     dataDir,
@@ -95,12 +128,10 @@ export async function startServer(
       if (!options.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
       return code;
     },
-    headers(extra?: HeadersInit) {
-      return new Headers(extra);
-    },
+    headers: authorized,
     fhir(path: string, init: FhirInit = {}) {
       const { json, ...rest } = init;
-      const headers = new Headers(rest.headers);
+      const headers = authorized(rest.headers);
       if (json !== undefined && !headers.has('content-type'))
         headers.set('content-type', 'application/fhir+json');
       return fetch(`${base}${path}`, {

@@ -97,7 +97,11 @@ describe('the ferry process', () => {
           port,
           method: 'PUT',
           path: '/fhir/Patient/inflight',
-          headers: { 'content-type': 'application/fhir+json', 'content-length': body.length },
+          headers: {
+            'content-type': 'application/fhir+json',
+            'content-length': body.length,
+            authorization: `Bearer ${server.token}`,
+          },
         },
         (res) => {
           res.resume();
