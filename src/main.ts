@@ -119,7 +119,9 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
   // a key added by `ferry keys rotate` in another process starts signing here within a minute
   const keyRefresh = setInterval(() => {
     keys.refresh(60_000).catch((error: unknown) => {
-      log.warn('auth.keys_refresh_failed', { message: error instanceof Error ? error.message : String(error) });
+      log.warn('auth.keys_refresh_failed', {
+        message: error instanceof Error ? error.message : String(error),
+      });
     });
   }, 60_000);
   keyRefresh.unref();

@@ -9,6 +9,7 @@ import {
   unsupportedMediaType,
   outcome,
 } from '../errors.js';
+import { challengeText } from '../auth/bearer.js';
 import { StoreUnavailableError } from '../store/store.js';
 
 /** What body-parser attaches to the errors it raises. */
@@ -58,6 +59,14 @@ export function errorHandler() {
       return;
     }
     if (fhirError.status === 503) res.setHeader('Retry-After', '5');
+    if (fhirError.status === 403) {
+      // RFC 6750 §3.1: the token is valid but its scopes do not cover the request
+      const why = challengeText(fhirError.outcome.issue[0]?.diagnostics ?? '');
+      res.setHeader(
+        'WWW-Authenticate',
+        `Bearer realm="ferry", error="insufficient_scope", error_description="${why}"`,
+      );
+    }
     const text = JSON.stringify(fhirError.outcome);
     res.status(fhirError.status);
     res.setHeader('Content-Type', 'application/fhir+json; charset=utf-8');

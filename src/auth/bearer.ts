@@ -19,8 +19,8 @@ export interface DeniedEvents {
 
 const realm = 'ferry';
 
-/** A quoted-string for a challenge parameter: no quotes, backslashes or control characters. */
-const quoted = (text: string): string => text.replace(/["\\\x00-\x1f\x7f]/g, ' ');
+/** Text for a quoted challenge parameter: printable ASCII only, no quotes or backslashes (RFC 6750 §3). */
+export const challengeText = (text: string): string => text.replace(/[^\x20-\x7e]|["\\]/g, ' ').slice(0, 300);
 
 function unauthorized(
   res: Response,
@@ -32,7 +32,7 @@ function unauthorized(
   res.status(status);
   res.setHeader(
     'WWW-Authenticate',
-    `Bearer realm="${realm}", error="${error}", error_description="${quoted(description)}"`,
+    `Bearer realm="${realm}", error="${error}", error_description="${challengeText(description)}"`,
   );
   const outcome: OperationOutcome = {
     resourceType: 'OperationOutcome',
