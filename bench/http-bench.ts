@@ -66,7 +66,7 @@ export function peakMemoryMb(pid: number): number {
  * Sends request `i` for i = 0..total-1 from `clients` concurrent loops until all are sent or
  * `seconds` have passed; times each one with hrtime.
  */
-async function drive(
+export async function drive(
   clients: number,
   total: number,
   seconds: number,
@@ -173,9 +173,9 @@ async function transactionPhase(client: Client, o: HttpOptions): Promise<HttpRun
 export async function runHttpBench(o: HttpOptions): Promise<HttpRun> {
   const spawned = performance.now();
   const server = await startServer(o.serverEnv ?? {}, { keepDataDir: o.dataDir });
-  const startupMs = performance.now() - spawned;
+  const startupMs = server.listeningAt - spawned;
   progress(`http: server pid ${server.process.pid ?? '?'} listening after ${startupMs.toFixed(0)} ms`);
-  const client = createClient(o.client, server.origin, o.clients);
+  const client = createClient(o.client, server.origin, o.clients, server.token);
   try {
     const measured = await phases(server, client, o);
     const searches = o.searches ? await runSearchBench(client, o.stored, o.clients, o.searches) : [];

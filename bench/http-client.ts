@@ -14,11 +14,14 @@ export interface Client {
 
 export type ClientKind = 'agent' | 'fetch';
 
-const headers = { accept: 'application/fhir+json' };
-const jsonHeaders = { ...headers, 'content-type': 'application/fhir+json' };
+const plainHeaders = { accept: 'application/fhir+json' };
+const plainJsonHeaders = { ...plainHeaders, 'content-type': 'application/fhir+json' };
 
 /** node:http with a keep-alive Agent holding at most `sockets` connections. */
-function agentClient(origin: string, sockets: number): Client {
+function agentClient(origin: string, sockets: number, token?: string): Client {
+  const auth: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const headers = { ...plainHeaders, ...auth };
+  const jsonHeaders = { ...plainJsonHeaders, ...auth };
   const agent = new Agent({ keepAlive: true, maxSockets: sockets });
   const { hostname, port } = new URL(origin);
   return {
@@ -45,7 +48,10 @@ function agentClient(origin: string, sockets: number): Client {
 }
 
 /** Node's built-in fetch (undici), which keeps connections alive by default. */
-function fetchClient(origin: string): Client {
+function fetchClient(origin: string, token?: string): Client {
+  const auth: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+  const headers = { ...plainHeaders, ...auth };
+  const jsonHeaders = { ...plainJsonHeaders, ...auth };
   return {
     send: async (method, path, body) => {
       const res = await fetch(`${origin}${path}`, {
@@ -59,7 +65,7 @@ function fetchClient(origin: string): Client {
   };
 }
 
-/** A client of the chosen kind for `origin`, for up to `sockets` concurrent requests. */
-export function createClient(kind: ClientKind, origin: string, sockets: number): Client {
-  return kind === 'agent' ? agentClient(origin, sockets) : fetchClient(origin);
+/** A client of the chosen kind for `origin`, for up to `sockets` concurrent requests, sending `token`. */
+export function createClient(kind: ClientKind, origin: string, sockets: number, token?: string): Client {
+  return kind === 'agent' ? agentClient(origin, sockets, token) : fetchClient(origin, token);
 }

@@ -1,3 +1,4 @@
+import { printAuthBench, runAuthBench, type AuthBench } from './auth-bench.js';
 import { join } from 'node:path';
 import { cpuProfileOptions } from './cpu-profile.js';
 import { runGeneratorBench } from './generator-bench.js';
@@ -95,6 +96,12 @@ async function validationSection(): Promise<unknown> {
     writes.map((w) => [w.level, w.resources, w.perSecond, `${fmt((100 * w.perSecond) / off)} %`]),
   );
   return { checks, writes };
+}
+
+async function authSection(): Promise<AuthBench> {
+  const result = await runAuthBench(num('BENCH_AUTH_SECONDS', 5), clients);
+  printAuthBench(result);
+  return result;
 }
 
 async function mllpSection(): Promise<unknown> {
@@ -234,6 +241,7 @@ progress(`bench: sizes ${sizes.map(label).join(', ')}, seed ${seed}`);
 const generator = generatorSection();
 const store = env.BENCH_STORE === '0' ? [] : await storeSection();
 const mllp = env.BENCH_MLLP === '0' ? undefined : await mllpSection();
+const auth = env.BENCH_AUTH === '0' ? undefined : await authSection();
 globalThis.gc?.();
 const http = await httpSection();
 printHttp(http);
@@ -248,6 +256,7 @@ const summary = {
   store,
   validation,
   mllp,
+  auth,
   http,
   seconds: (Date.now() - started) / 1000,
 };

@@ -64,7 +64,8 @@ describe('Access', () => {
   it('sees a resource in the patient compartment and nothing outside it', () => {
     const a = access(['patient/*.rs'], 'p1');
     assert.equal(a.canSee(lab), true);
-    assert.equal(a.canSee({ ...lab, subject: { reference: 'Patient/p2' } }), false);
+    const other = { ...lab, subject: { reference: 'Patient/p2' } };
+    assert.equal(a.canSee(other), false);
     assert.equal(a.canSee({ resourceType: 'Patient', id: 'p1' }), true);
     assert.equal(a.canSee({ resourceType: 'Patient', id: 'p2' }), false);
     assert.equal(a.canSee({ resourceType: 'Organization', id: 'x' }), false);

@@ -23,6 +23,8 @@ export interface RunningServer {
   fhir(path: string, init?: FhirInit): Promise<Response>;
   /** Headers for a request made with plain fetch, carrying the authorization `fhir()` uses. */
   headers(extra?: RequestInit['headers']): Headers;
+  /** performance.now() when the server said it was listening. */
+  listeningAt: number;
   /** An access token for every type and the audit trail (`ferry token`), as `fhir()` sends it. */
   token: string;
   /** Mints another token with `ferry token` against this server's store. */
@@ -75,6 +77,7 @@ export async function startServer(
   });
   const logs: string[] = [];
   const stderr: string[] = [];
+  let listeningAt = 0;
   const port = await new Promise<number>((resolve, reject) => {
     let buffered = '';
     const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr.join('')}`)), 15000);
@@ -89,6 +92,7 @@ export async function startServer(
           const event = JSON.parse(line) as { event?: string; port?: number };
           if (event.event === 'gateway.listening' && event.port) {
             clearTimeout(timer);
+            listeningAt = performance.now();
             resolve(event.port);
           }
         } catch {
@@ -114,6 +118,7 @@ export async function startServer(
   };
   return {
     token,
+    listeningAt,
     env: serverEnv,
     mintToken: (scope, options) => mintToken(serverEnv, scope, options),
     origin,
