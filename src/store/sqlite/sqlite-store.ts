@@ -64,6 +64,7 @@ export class SqliteStore implements ResourceStore {
   private readonly stmt;
   private readonly index: IndexWriter;
   private closed = false;
+  private expiringWrites = 0;
 
   constructor(private readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -130,6 +131,7 @@ export class SqliteStore implements ResourceStore {
          ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
       ),
       deleteRecord: db.prepare('DELETE FROM record WHERE namespace = ? AND key = ?'),
+      purgeExpired: db.prepare('DELETE FROM record WHERE namespace = ? AND expires_at <= ?'),
       chainHead: db.prepare<[], { seq: number; hash: string }>(
         'SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1',
       ),
@@ -295,6 +297,10 @@ export class SqliteStore implements ResourceStore {
       return;
     }
     this.stmt.putRecord.run(r.namespace, r.key, JSON.stringify(r.value), r.expiresAt ?? null);
+    if (r.expiresAt !== undefined && ++this.expiringWrites % 500 === 0) {
+      // records that expire (replay markers, leases) are dropped now and then, a namespace at a time
+      this.stmt.purgeExpired.run(r.namespace, Date.now());
+    }
   }
 
   readCurrent(type: string, id: string): Promise<StoredVersion | undefined> {
