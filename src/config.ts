@@ -16,6 +16,16 @@ export interface Config {
   auth?: { issuer: string; jwksUri: string };
   /** Lifetime of the access tokens Ferry issues, in seconds. */
   tokenTtlSeconds: number;
+  export: {
+    /** Export jobs that may run at once (429 beyond). */
+    maxJobs: number;
+    /** Size at which an export file is split. */
+    maxFileBytes: number;
+    /** Seconds finished exports are kept. */
+    ttlSeconds: number;
+    /** Seconds before a job of a process that died is taken over. */
+    leaseSeconds: number;
+  };
   /** Largest request body accepted, in bytes (413 beyond). */
   maxBodyBytes: number;
   /** Most entries a batch or transaction Bundle may hold (413 beyond). */
@@ -98,6 +108,30 @@ export const settings = [
     flag: 'token-ttl',
     default: '300',
     help: 'lifetime of issued access tokens, in seconds (60-86400)',
+  },
+  {
+    env: 'FERRY_EXPORT_MAX_JOBS',
+    flag: 'export-max-jobs',
+    default: '2',
+    help: 'bulk exports running at once (429 beyond)',
+  },
+  {
+    env: 'FERRY_EXPORT_FILE_MAX',
+    flag: 'export-file-max',
+    default: '256mb',
+    help: 'bulk export files are split at this size',
+  },
+  {
+    env: 'FERRY_EXPORT_TTL',
+    flag: 'export-ttl',
+    default: '86400',
+    help: 'seconds finished bulk exports are kept before their files are removed',
+  },
+  {
+    env: 'FERRY_EXPORT_LEASE',
+    flag: 'export-lease',
+    default: '30',
+    help: 'seconds before the export job of a stopped process is taken over by another',
   },
   {
     env: 'FERRY_MAX_BODY',
@@ -260,6 +294,16 @@ export function loadConfig(
   if (!/^[0-9]{1,5}$/.test(ttl) || Number(ttl) < 60 || Number(ttl) > 86400)
     throw new ConfigError('FERRY_TOKEN_TTL', `'${ttl}' is not a number of seconds (60-86400)`);
 
+  const seconds = (name: SettingName, fallback: string, min: number, max: number): number => {
+    const text = get(name) ?? fallback;
+    if (!/^[0-9]{1,7}$/.test(text) || Number(text) < min || Number(text) > max)
+      throw new ConfigError(name, `'${text}' is not a number of seconds (${min}-${max})`);
+    return Number(text);
+  };
+  const maxJobs = get('FERRY_EXPORT_MAX_JOBS') ?? '2';
+  if (!/^[1-9][0-9]?$/.test(maxJobs))
+    throw new ConfigError('FERRY_EXPORT_MAX_JOBS', `'${maxJobs}' is not a number of jobs (1-99)`);
+
   const maxEntries = get('FERRY_BUNDLE_MAX_ENTRIES') ?? '10000';
   if (!/^[1-9][0-9]{0,6}$/.test(maxEntries))
     throw new ConfigError(
@@ -285,6 +329,12 @@ export function loadConfig(
     maxBodyBytes: bytes('FERRY_MAX_BODY', get('FERRY_MAX_BODY') ?? '16mb'),
     maxBundleEntries: Number(maxEntries),
     tokenTtlSeconds: Number(ttl),
+    export: {
+      maxJobs: Number(maxJobs),
+      maxFileBytes: bytes('FERRY_EXPORT_FILE_MAX', get('FERRY_EXPORT_FILE_MAX') ?? '256mb'),
+      ttlSeconds: seconds('FERRY_EXPORT_TTL', '86400', 60, 9999999),
+      leaseSeconds: seconds('FERRY_EXPORT_LEASE', '30', 1, 3600),
+    },
     logLevel: logLevel as Config['logLevel'],
     shutdownGraceSeconds: Number(grace),
     validation: {

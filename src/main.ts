@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createApp } from './api/app.js';
 import { requireToken } from './auth/bearer.js';
+import { ExportJobs } from './bulk/export-jobs.js';
 import { KeyRing } from './auth/keys.js';
 import { capabilitySecurity, smartConfiguration } from './auth/smart-configuration.js';
 import { tokenEndpoint } from './auth/token-endpoint.js';
@@ -90,6 +91,15 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     // searches still answer; values indexed differently by the older version may be missed
     log.warn('search.index_stale', { action: 'run "ferry reindex" to rebuild the search index' });
   }
+  const exportJobs = new ExportJobs({
+    ctx,
+    dir: join(config.dataDir, 'exports'),
+    maxJobs: config.export.maxJobs,
+    maxFileBytes: config.export.maxFileBytes,
+    ttlSeconds: config.export.ttlSeconds,
+    leaseSeconds: config.export.leaseSeconds,
+    log,
+  });
   const endpoints = authEndpoints(config.baseUrl);
   const keys = await KeyRing.open(store);
   const verifier = new TokenVerifier(keys, endpoints, config.auth);
@@ -114,6 +124,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
       smartConfiguration: smartConfiguration(endpoints),
     },
     ingestTypes: hl7v2IngestTypes,
+    exportJobs,
     hsts: tls !== undefined,
   });
   // a key added by `ferry keys rotate` in another process starts signing here within a minute
@@ -160,6 +171,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
       throw error;
     }
   }
+  exportJobs.start();
   const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   log.info('gateway.listening', {
@@ -181,6 +193,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
       await Promise.all([drained, mllp?.close(config.shutdownGraceSeconds * 1000)]);
       clearTimeout(grace);
       clearInterval(keyRefresh);
+      await exportJobs.close();
       await store.close();
       log.info('gateway.stopped', {});
     })();

@@ -7,6 +7,8 @@ import type { Hl7Handler } from '../ingest/hl7v2/inbound.js';
 import type { Logger } from '../log.js';
 import type { ServiceContext } from '../service/context.js';
 import { errorHandler, unknownRoute } from './errors.js';
+import type { ExportJobs } from '../bulk/export-jobs.js';
+import { exportRoutes } from './export-routes.js';
 import { fhirRoutes } from './fhir-routes.js';
 import { ingestRoutes } from './ingest-routes.js';
 import { requestId } from './request-id.js';
@@ -31,6 +33,8 @@ export interface AppDeps {
   ingestTypes: readonly string[];
   /** Send HSTS (when serving HTTPS). */
   hsts: boolean;
+  /** Bulk Data export jobs; `$export` exists only when given. */
+  exportJobs?: ExportJobs;
 }
 
 /** Ingest writes with the gateway's authority, so the token must allow c and u on every type it may write. */
@@ -84,7 +88,8 @@ export function createApp(deps: AppDeps): Express {
       res.status(503).json({ status: 'store unreachable' });
     }
   });
-  app.use('/fhir', fhirRoutes(ctx, metadata, { maxBodyBytes, maxBundleEntries }, auth.requireToken));
+  const extra = deps.exportJobs ? [exportRoutes(deps.exportJobs, { maxBodyBytes })] : [];
+  app.use('/fhir', fhirRoutes(ctx, metadata, { maxBodyBytes, maxBundleEntries }, auth.requireToken, extra));
   if (hl7v2Handler) {
     app.use(
       '/ingest',

@@ -106,6 +106,7 @@ export function fhirRoutes(
   metadata: CapabilityStatement,
   limits: { maxBodyBytes: number; maxBundleEntries: number },
   requireToken: RequestHandler,
+  extra: Router[] = [],
 ): Router {
   const router = express.Router({ caseSensitive: true, strict: false });
   const body = express.raw({ type: () => true, limit: limits.maxBodyBytes });
@@ -127,6 +128,7 @@ export function fhirRoutes(
     res.locals.ctx = requestCtx;
     next();
   });
+  for (const routes of extra) router.use(routes);
 
   router
     .route('/_history')

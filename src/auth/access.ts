@@ -76,6 +76,19 @@ function entryMatches(entry: IndexEntry, value: string): boolean {
   }
 }
 
+/** The patients whose compartments a resource is in (R4 compartmentdefinition-patient). */
+export function compartmentPatients(resource: { resourceType: string; id?: string }): string[] {
+  if (resource.resourceType === 'Patient') return resource.id === undefined ? [] : [resource.id];
+  const params = compartmentParams('Patient', resource.resourceType);
+  if (!params) return [];
+  const { entries } = extractIndexEntries(resource, definitions(resource.resourceType, params));
+  const found = new Set<string>();
+  for (const e of entries) {
+    if (e.kind === 'reference' && e.targetType === 'Patient' && e.targetId !== null) found.add(e.targetId);
+  }
+  return [...found];
+}
+
 /** Whether a resource is in a patient's compartment (R4 compartmentdefinition-patient). */
 export function inPatientCompartment(
   resource: { resourceType: string; id?: string },

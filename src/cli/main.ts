@@ -4,6 +4,7 @@ import { createLogger } from '../log.js';
 import { openStore, startGateway } from '../main.js';
 import { authCommand, authUsage } from './auth-commands.js';
 import { configFromEnv, fail } from './common.js';
+import { exportCommand } from './export-command.js';
 import { verifyAuditChain } from '../audit/verify-chain.js';
 import { listDeadLetters, readDeadLetter } from '../ingest/dead-letters.js';
 import { reindex } from '../service/reindex.js';
@@ -15,6 +16,7 @@ Commands:
   reindex      rebuild the search index of stored resources (after an upgrade says so)
   audit verify check the audit trail's hash chain; prints its head, names the first broken link
   deadletters  list | show ID: inbound messages kept because they could not be stored
+  export       --out DIR [--type A,B] [--since T]: bulk export to NDJSON files
 ${authUsage}
 Run "ferry <command> --help" for the options of a command.
 `;
@@ -181,6 +183,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'deadletters':
       await deadLettersCommand(rest);
+      return;
+    case 'export':
+      await exportCommand(rest);
       return;
     case 'clients':
     case 'token':
