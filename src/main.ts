@@ -193,7 +193,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
       await Promise.all([drained, mllp?.close(config.shutdownGraceSeconds * 1000)]);
       clearTimeout(grace);
       clearInterval(keyRefresh);
-      await exportJobs.close();
+      exportJobs.close();
       await store.close();
       log.info('gateway.stopped', {});
     })();

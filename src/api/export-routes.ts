@@ -135,7 +135,7 @@ export function exportRoutes(jobs: ExportJobs, limits: { maxBodyBytes: number })
     .route('/$export-file/:job/:name')
     .get(async (req, res) => {
       const job = await ownJob(jobs, req, res);
-      const name = String(req.params.name);
+      const name = req.params.name;
       const files = [
         ...(job.outcome?.output ?? []),
         ...(job.outcome?.deleted ?? []),

@@ -89,7 +89,7 @@ export class ExportJobs {
     this.timer.unref();
   }
 
-  async close(): Promise<void> {
+  close(): void {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     // running jobs keep their record: their lease lapses and a process takes them over
