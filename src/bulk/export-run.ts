@@ -88,7 +88,8 @@ class SplitWriter {
     this.pending.push(line);
     this.pendingBytes += line.length + 1;
     (this.current ?? this.open()).count++;
-    if (this.pendingBytes >= 256 * 1024) await this.flush();
+    const size = (this.current?.bytes ?? 0) + this.pendingBytes;
+    if (this.pendingBytes >= 256 * 1024 || size >= this.maxBytes) await this.flush();
   }
 
   private open(): ExportFile {
