@@ -365,14 +365,11 @@ describe('Bulk Data $export', function () {
     assert.equal(busy.status, 429);
     assert.match(busy.headers.get('retry-after') ?? '', /^\d+$/);
     for (const id of ids) {
-      const manifest = await manifestOf(
-        Object.assign(
-          new Response(null, {
-            status: 202,
-            headers: { 'content-location': `http://localhost/fhir/$export-status/${id}` },
-          }),
-        ),
-      );
+      const pending = new Response(null, {
+        status: 202,
+        headers: { 'content-location': `http://localhost/fhir/$export-status/${id}` },
+      });
+      const manifest = await manifestOf(pending);
       assert.equal(
         manifest.output.reduce((n, f) => n + f.count, 0),
         4,
