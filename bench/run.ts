@@ -1,3 +1,4 @@
+import { printExportBench, runExportBench, type ExportRun } from './export-bench.js';
 import { printAuthBench, runAuthBench, type AuthBench } from './auth-bench.js';
 import { join } from 'node:path';
 import { cpuProfileOptions } from './cpu-profile.js';
@@ -119,6 +120,8 @@ interface SizeRun extends HttpRun {
   preloadPerSecond: number;
 }
 
+const exportRuns: ExportRun[] = [];
+
 async function httpSection(): Promise<SizeRun[]> {
   const dataDir = makeTempDir('ferry-bench-http-');
   const cpuProfDir = env.BENCH_CPU_PROF;
@@ -162,6 +165,9 @@ async function httpSection(): Promise<SizeRun[]> {
         preloadSeconds,
         preloadPerSecond: rate,
       });
+      if (env.BENCH_EXPORT !== '0') {
+        exportRuns.push(await runExportBench(join(dataDir, 'ferry.db'), label(size)));
+      }
       created += run.creates.requests + warmup.creates + run.transactions.resources + entriesPerTransaction;
       if (run.exitCode !== 0) throw new Error(`the server exited with ${String(run.exitCode)} on SIGTERM`);
     }
@@ -245,6 +251,7 @@ const auth = env.BENCH_AUTH === '0' ? undefined : await authSection();
 globalThis.gc?.();
 const http = await httpSection();
 printHttp(http);
+printExportBench(exportRuns);
 globalThis.gc?.();
 const validation = env.BENCH_VALIDATION === '0' ? {} : await validationSection();
 const summary = {
@@ -258,6 +265,7 @@ const summary = {
   mllp,
   auth,
   http,
+  export: exportRuns,
   seconds: (Date.now() - started) / 1000,
 };
 console.log(`\n${JSON.stringify(summary)}`);

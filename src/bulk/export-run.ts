@@ -84,12 +84,17 @@ class SplitWriter {
     private readonly maxBytes: number,
   ) {}
 
-  async add(line: string): Promise<void> {
+  /** Queues a line; true when enough is queued that the caller should `flush()`. */
+  push(line: string): boolean {
     this.pending.push(line);
     this.pendingBytes += line.length + 1;
-    (this.current ?? this.open()).count++;
-    const size = (this.current?.bytes ?? 0) + this.pendingBytes;
-    if (this.pendingBytes >= 256 * 1024 || size >= this.maxBytes) await this.flush();
+    const file = this.current ?? this.open();
+    file.count++;
+    return this.pendingBytes >= 256 * 1024 || file.bytes + this.pendingBytes >= this.maxBytes;
+  }
+
+  async add(line: string): Promise<void> {
+    if (this.push(line)) await this.flush();
   }
 
   private open(): ExportFile {
@@ -101,7 +106,7 @@ class SplitWriter {
     return file;
   }
 
-  private async flush(): Promise<void> {
+  async flush(): Promise<void> {
     if (this.pending.length === 0 || !this.stream || !this.current) return;
     const chunk = `${this.pending.join('\n')}\n`;
     this.pending = [];
@@ -205,15 +210,22 @@ export async function runExport(
   const patientLevel = spec.level !== 'system';
   const patients = spec.patients && new Set(spec.patients);
   let resources = 0;
-  const take = async (version: StoredVersion): Promise<void> => {
-    if (patientLevel && !forPatients(version, patients)) return;
-    await writer(version.type).add(line(version, spec.elements));
+  // the hot loop: awaits only when a file needs writing or every few thousand resources
+  const take = (version: StoredVersion): Promise<void> | undefined => {
+    if (patientLevel && !forPatients(version, patients)) return undefined;
+    const w = writer(version.type);
+    const full = w.push(line(version, spec.elements));
     resources++;
-    if (resources % 2000 === 0) {
-      options.onProgress?.({ resources, type: version.type });
-      if (options.cancelled?.()) throw new ExportCancelled();
-      await yieldToLoop();
-    }
+    const tick = resources % 2000 === 0;
+    if (!full && !tick) return undefined;
+    return (async () => {
+      if (full) await w.flush();
+      if (tick) {
+        options.onProgress?.({ resources, type: version.type });
+        if (options.cancelled?.()) throw new ExportCancelled();
+        await yieldToLoop();
+      }
+    })();
   };
 
   const plain = spec.types.filter((t) => spec.typeFilters[t] === undefined);
@@ -222,7 +234,8 @@ export async function runExport(
       types: plain,
       ...(spec.since !== undefined ? { since: spec.since } : {}),
     })) {
-      await take(version);
+      const pending = take(version);
+      if (pending) await pending;
     }
   }
   for (const [type, queries] of Object.entries(spec.typeFilters)) {
