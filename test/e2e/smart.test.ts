@@ -537,6 +537,22 @@ describe('SMART on FHIR authorization', function () {
         assert.equal(((await res.json()) as { issue: { code: string }[] }).issue[0]?.code, 'forbidden');
       }
       assert.equal((await get('/Observation/o1', readOnly)).status, 200);
+      const patch = await fetch(`${server.base}/Observation/o1`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${readOnly}`, 'content-type': 'application/json-patch+json' },
+        body: '[{"op":"replace","path":"/status","value":"amended"}]',
+      });
+      assert.equal(patch.status, 403);
+      const searchOnly = await server.mintToken('system/Observation.s');
+      for (const path of [
+        '/Observation/o1',
+        '/Observation/o1/_history',
+        '/Observation/o1/_history/1',
+        '/Observation/_history',
+      ]) {
+        assert.equal((await get(path, searchOnly)).status, 403, path);
+      }
+      assert.equal((await get('/Observation?status=final', searchOnly)).status, 200);
     });
 
     it('checks each entry of a batch on its own', async () => {
