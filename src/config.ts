@@ -332,7 +332,7 @@ export function loadConfig(
     export: {
       maxJobs: Number(maxJobs),
       maxFileBytes: bytes('FERRY_EXPORT_FILE_MAX', get('FERRY_EXPORT_FILE_MAX') ?? '256mb'),
-      ttlSeconds: seconds('FERRY_EXPORT_TTL', '86400', 60, 9999999),
+      ttlSeconds: seconds('FERRY_EXPORT_TTL', '86400', 1, 9999999),
       leaseSeconds: seconds('FERRY_EXPORT_LEASE', '30', 1, 3600),
     },
     logLevel: logLevel as Config['logLevel'],

@@ -398,3 +398,41 @@ describe('Bulk Data $export', function () {
     }
   });
 });
+
+describe('Bulk Data export files expire', function () {
+  this.timeout(60000);
+  it('removes a finished export and its files after FERRY_EXPORT_TTL', async () => {
+    const server = await startServer({ FERRY_EXPORT_TTL: '1', FERRY_EXPORT_LEASE: '1' });
+    try {
+      await server.fhir('/Patient/x', { method: 'PUT', json: { resourceType: 'Patient', id: 'x' } });
+      const res = await server.fhir('/$export', { headers: { prefer: 'respond-async' } });
+      assert.equal(res.status, 202);
+      const status = (res.headers.get('content-location') ?? '').replace(
+        'http://localhost/fhir',
+        server.base,
+      );
+      let manifest: Manifest | undefined;
+      for (let i = 0; i < 50 && !manifest; i++) {
+        const poll = await fetch(status, { headers: server.headers() });
+        if (poll.status === 200) manifest = (await poll.json()) as Manifest;
+        else await new Promise((r) => setTimeout(r, 50));
+      }
+      const file = (manifest?.output[0]?.url ?? '').replace('http://localhost/fhir', server.base);
+      assert.equal((await fetch(file, { headers: server.headers() })).status, 200);
+      const job = status.split('/').pop() ?? '';
+      let gone = false;
+      for (let i = 0; i < 40 && !gone; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        gone = (await fetch(status, { headers: server.headers() })).status === 404;
+      }
+      assert.ok(gone, 'the job is forgotten');
+      assert.equal((await fetch(file, { headers: server.headers() })).status, 404);
+      assert.deepEqual(
+        readdirSync(join(server.dataDir, 'exports')).filter((d) => d === job),
+        [],
+      );
+    } finally {
+      await server.stop();
+    }
+  });
+});
