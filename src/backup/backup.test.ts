@@ -167,7 +167,8 @@ describe('backup and restore', () => {
     await writeBackup(source, join(dir, 'b'));
     const path = join(dir, 'b', 'records.ndjson.gz');
     const bytes = readFileSync(path);
-    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    const middle = Math.floor(bytes.length / 2);
+    bytes[middle] = (bytes[middle] ?? 0) ^ 0xff;
     writeFileSync(path, bytes);
     const target = open('target');
     try {
@@ -186,7 +187,7 @@ describe('backup and restore', () => {
     await writeBackup(source, join(dir, 'b'), { key });
     const path = join(dir, 'b', 'audit-chain.ndjson.gz.enc');
     const bytes = readFileSync(path);
-    bytes[20] ^= 0x01;
+    bytes[20] = (bytes[20] ?? 0) ^ 0x01;
     writeFileSync(path, bytes);
     const manifestPath = join(dir, 'b', 'manifest.json');
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
@@ -284,13 +285,8 @@ describe('backup and restore', () => {
         const writes = [];
         for (const { id, gender } of pair) {
           const current = await source.readCurrent('Patient', id);
-          writes.push(
-            versionWrite(ctx, 'Patient', id, current, ctx.now().toISOString(), {
-              resourceType: 'Patient',
-              id,
-              gender: gender as Patient['gender'],
-            }),
-          );
+          const patient: Patient = { resourceType: 'Patient', id, gender: gender as Patient['gender'] };
+          writes.push(versionWrite(ctx, 'Patient', id, current, ctx.now().toISOString(), patient));
         }
         await source.write({ versions: writes, audit: [audit()] });
       }

@@ -188,7 +188,7 @@ describe('ferry backup and ferry restore', function () {
     );
     const file = join(root, 'plain', 'resources.ndjson.gz');
     const bytes = readFileSync(file);
-    bytes[bytes.length - 10] ^= 0x55;
+    bytes[bytes.length - 10] = (bytes[bytes.length - 10] ?? 0) ^ 0x55;
     writeFileSync(file, bytes);
     refusedWith(
       ferry(['restore', join(root, 'plain')], { FERRY_DATA_DIR: target }),
