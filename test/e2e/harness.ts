@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 
 const bin = fileURLToPath(new URL('../../bin/ferry.js', import.meta.url));
 
+/** What `new Headers()` takes (@types/node 20 has no global HeadersInit type). */
+type HeadersInit = ConstructorParameters<typeof Headers>[0];
+
 export interface RunningServer {
   /** e.g. http://127.0.0.1:41234 */
   origin: string;
