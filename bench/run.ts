@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { printBackupBench, runBackupBench } from './backup-bench.js';
 import { cpuProfileOptions } from './cpu-profile.js';
 import { runGeneratorBench } from './generator-bench.js';
 import { runHttpBench, warmup, type HttpRun } from './http-bench.js';
@@ -239,6 +240,10 @@ const http = await httpSection();
 printHttp(http);
 globalThis.gc?.();
 const validation = env.BENCH_VALIDATION === '0' ? {} : await validationSection();
+globalThis.gc?.();
+const backupResources = parseSize(env.BENCH_BACKUP_RESOURCES ?? '100k');
+const backup = env.BENCH_BACKUP === '0' ? [] : await runBackupBench(seed, backupResources);
+if (backup.length > 0) printBackupBench(backup, backupResources);
 const summary = {
   node: process.version,
   seed,
@@ -249,6 +254,7 @@ const summary = {
   validation,
   mllp,
   http,
+  backup,
   seconds: (Date.now() - started) / 1000,
 };
 console.log(`\n${JSON.stringify(summary)}`);
