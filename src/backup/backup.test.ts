@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { AuditEvent, Bundle, Patient } from 'fhir/r4.js';
 import { verifyAuditChain } from '../audit/verify-chain.js';
 import { silentLogger } from '../log.js';
@@ -14,7 +15,7 @@ import { versionWrite } from '../service/write-path.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { AuditAppend, ResourceStore, StoredVersion } from '../store/store.js';
 import { BackupError, type Manifest } from './format.js';
-import { restoreBackup } from './restore-backup.js';
+import { RestoreIncompleteError, restoreBackup } from './restore-backup.js';
 import { writeBackup } from './write-backup.js';
 
 let dir: string;
@@ -201,6 +202,43 @@ describe('backup and restore', () => {
         refusal(/^audit-chain\.ndjson\.gz\.enc: cannot be decrypted: the file was altered/),
       );
       assert.equal((await target.contents()).versions, 0);
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('says when a restore did not complete, and refuses the half-restored store until forced', async () => {
+    await writeBackup(source, join(dir, 'good'));
+    // a backup whose checksums hold but whose content cannot be written: a version is missing
+    const bad = join(dir, 'bad');
+    await writeBackup(source, bad);
+    const path = join(bad, 'resources.ndjson.gz');
+    const kept = gunzipSync(readFileSync(path))
+      .toString('utf8')
+      .split('\n')
+      .filter((line) => !line.startsWith('{"type":"Patient","id":"p27","versionId":1,'));
+    const bytes = gzipSync(kept.join('\n'));
+    writeFileSync(path, bytes);
+    const manifest = JSON.parse(readFileSync(join(bad, 'manifest.json'), 'utf8')) as Manifest;
+    const file = manifest.files.find((f) => f.name === 'resources.ndjson.gz');
+    assert.ok(file);
+    Object.assign(file, {
+      count: kept.filter((l) => l !== '').length,
+      bytes: bytes.length,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+    });
+    writeFileSync(join(bad, 'manifest.json'), JSON.stringify(manifest));
+    const target = open('target');
+    try {
+      await assert.rejects(
+        restoreBackup(context(target), bad, { batchSize: 10 }),
+        (e: unknown) =>
+          e instanceof RestoreIncompleteError && /did not complete.*Patient\/p27/.test(e.message),
+      );
+      await assert.rejects(restoreBackup(context(target), join(dir, 'good')), refusal(/unfinished restore/));
+      await restoreBackup(context(target), join(dir, 'good'), { force: true });
+      assert.deepEqual(await allVersions(target), await allVersions(source));
+      assert.equal(await target.getRecord('store', 'restore'), undefined);
     } finally {
       await target.close();
     }
