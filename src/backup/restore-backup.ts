@@ -106,7 +106,8 @@ export async function restoreBackup(
 
   let report;
   try {
-    report = await writeParts(ctx, dir, manifest, options);
+    // one writer, a marker record to tell an unfinished restore: commits need not each be synced
+    report = await store.bulkLoad(() => writeParts(ctx, dir, manifest, options));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new RestoreIncompleteError(

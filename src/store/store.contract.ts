@@ -291,6 +291,24 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       assert.equal((await store.readCurrent('Patient', 'e'))?.versionId, 1);
     });
 
+    it('runs a bulk load and keeps what it wrote, also when the load fails', async () => {
+      const result = await store.bulkLoad(async () => {
+        await store.write({ versions: [version('Patient', 'bulk', 1)] });
+        return 42;
+      });
+      assert.equal(result, 42);
+      await assert.rejects(
+        store.bulkLoad(async () => {
+          await store.write({ versions: [version('Patient', 'bulk2', 1)] });
+          throw new Error('stopped');
+        }),
+        /stopped/,
+      );
+      store = await harness.reopen(store);
+      assert.equal((await store.readCurrent('Patient', 'bulk'))?.versionId, 1);
+      assert.equal((await store.readCurrent('Patient', 'bulk2'))?.versionId, 1);
+    });
+
     it('takes restored audit links only where they continue the chain', async () => {
       await assert.rejects(
         store.write({ versions: [], auditLinks: [{ sequence: 2, id: 'x', hash: 'h' }] }),

@@ -212,6 +212,13 @@ export interface ResourceStore {
    * transaction. Only a restore over an existing store (`ferry restore --force`) calls it.
    */
   erase(): Promise<void>;
+  /**
+   * Runs `load` — a long series of large write sets from one writer, such as a restore — with
+   * per-commit durability relaxed, then makes everything it wrote durable before resolving. A
+   * crash meanwhile may lose the latest of those writes (it never corrupts the store), so the
+   * caller must be able to tell an unfinished load (a restore keeps a marker record).
+   */
+  bulkLoad<T>(load: () => Promise<T>): Promise<T>;
   /** Resolves when the store answers (readiness probe). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -506,6 +506,25 @@ export class SqliteStore implements ResourceStore {
     });
   }
 
+  async bulkLoad<T>(load: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new StoreUnavailableError('store is closed');
+    this.writer.flush();
+    // WAL + NORMAL: commits skip the fsync, checkpoints still sync; a crash loses the latest
+    // commits at worst, never the database (sqlite.org/pragma.html#pragma_synchronous)
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return await load();
+    } finally {
+      // the load may have closed the store (the narrowing above does not see through await)
+      if (this.isOpen()) {
+        this.writer.flush();
+        this.db.pragma('synchronous = FULL');
+        // syncs the log, then copies it into the database and syncs that: all of it is durable
+        this.db.pragma('wal_checkpoint(FULL)');
+      }
+    }
+  }
+
   ping(): Promise<void> {
     return this.sync(() => {
       this.db.prepare('SELECT 1').get();
@@ -518,6 +537,10 @@ export class SqliteStore implements ResourceStore {
     this.closed = true;
     this.db.close();
     return Promise.resolve();
+  }
+
+  private isOpen(): boolean {
+    return !this.closed;
   }
 
   /** Runs a synchronous driver call, translating its errors, as a promise (the port is async). */
