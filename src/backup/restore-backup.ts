@@ -180,14 +180,13 @@ async function writeParts(
     }
   }
   report.records += records.length;
+  checkCounts(manifest, report); // before the marker goes: a short restore stays marked unfinished
   // the last links and records, and the end of the restore, commit together
   await store.write({
     versions: [],
     auditLinks: links,
     records: [...records, { ...indexVersion, value: extractionVersion }, { ...marker, value: null }],
   });
-
-  checkCounts(manifest, report);
   return report;
 }
 
