@@ -28,7 +28,7 @@ import { IndexWriter } from './index-writer.js';
 import { runSearch } from './run-search.js';
 import { SqliteSnapshot } from './snapshot.js';
 import { toVersion, type VersionColumns } from './rows.js';
-import { schemaSql, schemaVersion, upgrades, type SchemaProbe } from './schema.js';
+import { deferredIndexes, schemaSql, schemaVersion, upgrades, type SchemaProbe } from './schema.js';
 
 /** Every table erase() empties (store_meta, the schema's own bookkeeping, stays). */
 const erasedTables = [
@@ -512,12 +512,14 @@ export class SqliteStore implements ResourceStore {
     // WAL + NORMAL: commits skip the fsync, checkpoints still sync; a crash loses the latest
     // commits at worst, never the database (sqlite.org/pragma.html#pragma_synchronous)
     this.db.pragma('synchronous = NORMAL');
+    for (const index of deferredIndexes) this.db.exec(`DROP INDEX IF EXISTS ${index}`);
     try {
       return await load();
     } finally {
       // the load may have closed the store (the narrowing above does not see through await)
       if (this.isOpen()) {
         this.writer.flush();
+        this.db.exec(schemaSql); // builds the deferred indexes
         this.db.pragma('synchronous = FULL');
         // syncs the log, then copies it into the database and syncs that: all of it is durable
         this.db.pragma('wal_checkpoint(FULL)');
