@@ -208,11 +208,7 @@ function backupArgs(args: string[], usage: string, options: { out?: boolean; for
       allowPositionals: !options.out,
     });
   } catch (error) {
-    fail(
-      `${(error as Error).message}
-${usage}`,
-      2,
-    );
+    fail(`${(error as Error).message}\n${usage}`, 2);
   }
   if (parsed.values.help) {
     process.stdout.write(usage);
