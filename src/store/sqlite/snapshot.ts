@@ -2,8 +2,11 @@ import Database from 'better-sqlite3';
 import type { AuditLink, SnapshotVersion, StoreSnapshot, StoredRecord } from '../store.js';
 import { toVersion, type VersionColumns } from './rows.js';
 
-/** Rows handed over per turn of the event loop, so a long read never starves other work. */
-const rowsPerTurn = 1024;
+/**
+ * Rows handed over per turn of the event loop (a few milliseconds of work), so a backup inside
+ * the gateway never holds up its requests for long.
+ */
+const rowsPerTurn = 256;
 
 const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
