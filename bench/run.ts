@@ -1,6 +1,7 @@
 import { printExportBench, runExportBench, type ExportRun } from './export-bench.js';
 import { printAuthBench, runAuthBench, type AuthBench } from './auth-bench.js';
 import { join } from 'node:path';
+import { printBackupBench, runBackupBench } from './backup-bench.js';
 import { cpuProfileOptions } from './cpu-profile.js';
 import { runGeneratorBench } from './generator-bench.js';
 import { runHttpBench, warmup, type HttpRun } from './http-bench.js';
@@ -254,6 +255,10 @@ printHttp(http);
 printExportBench(exportRuns);
 globalThis.gc?.();
 const validation = env.BENCH_VALIDATION === '0' ? {} : await validationSection();
+globalThis.gc?.();
+const backupResources = parseSize(env.BENCH_BACKUP_RESOURCES ?? '100k');
+const backup = env.BENCH_BACKUP === '0' ? [] : await runBackupBench(seed, backupResources);
+if (backup.length > 0) printBackupBench(backup, backupResources);
 const summary = {
   node: process.version,
   seed,
@@ -266,6 +271,7 @@ const summary = {
   auth,
   http,
   export: exportRuns,
+  backup,
   seconds: (Date.now() - started) / 1000,
 };
 console.log(`\n${JSON.stringify(summary)}`);

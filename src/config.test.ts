@@ -101,4 +101,39 @@ describe('loadConfig', () => {
     fails({ FERRY_PROFILES: 'Observation=not a url' }, 'FERRY_PROFILES');
     fails({ FERRY_PROFILES_STRICT: 'yes' }, 'FERRY_PROFILES_STRICT');
   });
+
+  it('schedules no backups by default, and reads the backup folder, interval, retention and key', () => {
+    assert.deepEqual(loadConfig({}, {}, '/srv/ferry').backup, { everyMs: 86_400_000, keep: 7 });
+    const key = Buffer.alloc(32, 7);
+    const config = loadConfig(
+      {
+        FERRY_BACKUP_DIR: 'backups',
+        FERRY_BACKUP_EVERY: '1h30m',
+        FERRY_BACKUP_KEEP: '3',
+        FERRY_BACKUP_KEY: key.toString('base64'),
+      },
+      {},
+      '/srv/ferry',
+    );
+    assert.deepEqual(config.backup, { dir: '/srv/ferry/backups', everyMs: 5_400_000, keep: 3, key });
+    assert.deepEqual(loadConfig({ FERRY_BACKUP_KEY: key.toString('hex') }).backup.key, key);
+  });
+
+  it('names the backup variable of each bad value', () => {
+    fails({ FERRY_BACKUP_DIR: 'b', FERRY_BACKUP_EVERY: 'hourly' }, 'FERRY_BACKUP_EVERY');
+    fails({ FERRY_BACKUP_DIR: 'b', FERRY_BACKUP_EVERY: '0m' }, 'FERRY_BACKUP_EVERY');
+    fails({ FERRY_BACKUP_DIR: 'b', FERRY_BACKUP_KEEP: '0' }, 'FERRY_BACKUP_KEEP');
+    fails({ FERRY_BACKUP_DIR: 'b', FERRY_BACKUP_KEEP: 'all' }, 'FERRY_BACKUP_KEEP');
+    fails({ FERRY_BACKUP_EVERY: '6h' }, 'FERRY_BACKUP_DIR');
+    fails({ FERRY_BACKUP_KEY: 'secret' }, 'FERRY_BACKUP_KEY');
+    fails({ FERRY_BACKUP_KEY: Buffer.alloc(16).toString('base64') }, 'FERRY_BACKUP_KEY');
+  });
+
+  it('never repeats a bad backup key in its message', () => {
+    const secret = 'c2VjcmV0LWJ1dC10b28tc2hvcnQ=';
+    assert.throws(
+      () => loadConfig({ FERRY_BACKUP_KEY: secret }),
+      (e: unknown) => e instanceof ConfigError && !e.message.includes(secret),
+    );
+  });
 });

@@ -41,6 +41,16 @@ export interface Config {
     /** An unknown `meta.profile` is an error instead of a warning. */
     strictProfiles: boolean;
   };
+  backup: {
+    /** Where scheduled backups go; no schedule when absent. */
+    dir?: string;
+    /** Milliseconds between scheduled backups. */
+    everyMs: number;
+    /** How many complete scheduled backups to keep; older ones are removed. */
+    keep: number;
+    /** AES-256 key: backups are encrypted when it is set, and restores decrypt with it. */
+    key?: Buffer;
+  };
 }
 
 /** A configuration value that cannot be used; `message` is the one line to print. */
@@ -165,6 +175,30 @@ export const settings = [
     help: 'true: an unknown meta.profile is refused, not a warning',
   },
   {
+    env: 'FERRY_BACKUP_DIR',
+    flag: 'backup-dir',
+    default: '',
+    help: 'scheduled backups go here, each in its own timestamped folder',
+  },
+  {
+    env: 'FERRY_BACKUP_EVERY',
+    flag: 'backup-every',
+    default: '24h',
+    help: 'time between scheduled backups (e.g. 30m, 6h, 1d)',
+  },
+  {
+    env: 'FERRY_BACKUP_KEEP',
+    flag: 'backup-keep',
+    default: '7',
+    help: 'scheduled backups kept; older ones are removed',
+  },
+  {
+    env: 'FERRY_BACKUP_KEY',
+    flag: 'backup-key',
+    default: '',
+    help: '32-byte key, base64 or hex: backups are encrypted (AES-256-GCM)',
+  },
+  {
     env: 'FERRY_SHUTDOWN_GRACE',
     flag: 'shutdown-grace',
     default: '10',
@@ -203,6 +237,33 @@ function bytes(variable: string, raw: string): number {
   const n = Number(m[1]) * unit;
   if (n < 1024) throw new ConfigError(variable, `'${raw}' is too small (at least 1kb)`);
   return n;
+}
+
+/** Units of a duration, in milliseconds. */
+const durationUnits = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** "6h", "30m", "1h30m", "45s", "1d" → milliseconds; undefined when it is not such a duration. */
+export function parseDuration(raw: string): number | undefined {
+  if (!/^([0-9]{1,6}[smhd])+$/.test(raw)) return undefined;
+  let ms = 0;
+  for (const [, n, unit] of raw.matchAll(/([0-9]+)([smhd])/g)) {
+    ms += Number(n) * durationUnits[unit as keyof typeof durationUnits];
+  }
+  return ms > 0 ? ms : undefined;
+}
+
+/**
+ * A backup key: exactly 32 bytes, written as 64 hex digits or as base64 (44 characters, e.g. the
+ * output of `openssl rand -base64 32`). Returns the reason when the text is not such a key.
+ */
+export function parseBackupKey(raw: string): Buffer | string {
+  const text = raw.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
+  if (/^[A-Za-z0-9+/]{43}=?$/.test(text)) {
+    const key = Buffer.from(text, 'base64');
+    if (key.length === 32) return key;
+  }
+  return 'is not a 32-byte key (64 hex digits, or 44 base64 characters: openssl rand -base64 32)';
 }
 
 /** `Observation=URL,Patient=URL2` → { Observation: [URL], Patient: [URL2] } (a type may repeat). */
@@ -317,6 +378,21 @@ export function loadConfig(
   if (!['true', 'false'].includes(strict))
     throw new ConfigError('FERRY_PROFILES_STRICT', `'${strict}' must be true or false`);
 
+  const backupDir = get('FERRY_BACKUP_DIR');
+  const every = get('FERRY_BACKUP_EVERY');
+  const keep = get('FERRY_BACKUP_KEEP');
+  if (backupDir === undefined && (every !== undefined || keep !== undefined)) {
+    throw new ConfigError('FERRY_BACKUP_DIR', 'set it to schedule backups (FERRY_BACKUP_EVERY/KEEP need it)');
+  }
+  const everyMs = parseDuration(every ?? '24h');
+  if (everyMs === undefined)
+    throw new ConfigError('FERRY_BACKUP_EVERY', `'${every ?? ''}' is not a duration (e.g. 30m, 6h, 1d)`);
+  if (keep !== undefined && !/^[1-9][0-9]{0,3}$/.test(keep))
+    throw new ConfigError('FERRY_BACKUP_KEEP', `'${keep}' is not a number of backups (1-9999)`);
+  const keyText = get('FERRY_BACKUP_KEY');
+  const key = keyText === undefined ? undefined : parseBackupKey(keyText);
+  if (typeof key === 'string') throw new ConfigError('FERRY_BACKUP_KEY', key);
+
   const config: Config = {
     port: httpPort,
     host,
@@ -342,7 +418,10 @@ export function loadConfig(
       enforce: profileMap(get('FERRY_PROFILES') ?? ''),
       strictProfiles: strict === 'true',
     },
+    backup: { everyMs, keep: Number(keep ?? '7') },
   };
+  if (backupDir !== undefined) config.backup.dir = resolve(cwd, backupDir);
+  if (key !== undefined) config.backup.key = key;
   if (certFile && keyFile) config.tls = { certFile: resolve(cwd, certFile), keyFile: resolve(cwd, keyFile) };
   if (issuer && jwksUri) {
     config.auth = {

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,7 @@ import { KeyRing } from './auth/keys.js';
 import { capabilitySecurity, smartConfiguration } from './auth/smart-configuration.js';
 import { tokenEndpoint } from './auth/token-endpoint.js';
 import { authEndpoints, TokenVerifier } from './auth/tokens.js';
+import { startBackupSchedule, type BackupSchedule } from './backup/schedule.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
 import { projectRoot } from './fhir/definitions-path.js';
@@ -68,6 +70,16 @@ const hl7v2IngestTypes = [
   'Binary',
 ];
 
+/** The folder of scheduled backups exists (or is made) and can be written, or start-up stops. */
+async function checkBackupDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch {
+    throw new ConfigError('FERRY_BACKUP_DIR', `cannot create or write ${dir}`);
+  }
+}
+
 /** The composition root: opens the store, builds the service and the app, starts listening. */
 export async function startGateway(config: Readonly<Config>, log: Logger): Promise<Gateway> {
   const started = new Date();
@@ -79,6 +91,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     cert: readTlsFile('FERRY_TLS_CERT', config.tls.certFile),
     key: readTlsFile('FERRY_TLS_KEY', config.tls.keyFile),
   };
+  if (config.backup.dir !== undefined) await checkBackupDir(config.backup.dir);
   const store = openStore(config);
   const ctx: ServiceContext = {
     store,
@@ -172,6 +185,17 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     }
   }
   exportJobs.start();
+  const backups: BackupSchedule | undefined =
+    config.backup.dir === undefined
+      ? undefined
+      : await startBackupSchedule({
+          store,
+          dir: config.backup.dir,
+          everyMs: config.backup.everyMs,
+          keep: config.backup.keep,
+          ...(config.backup.key ? { key: config.backup.key } : {}),
+          log,
+        });
   const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   log.info('gateway.listening', {
@@ -194,6 +218,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
       clearTimeout(grace);
       clearInterval(keyRefresh);
       exportJobs.close();
+      await backups?.close(); // a backup under way is abandoned, its temporary folder removed
       await store.close();
       log.info('gateway.stopped', {});
     })();

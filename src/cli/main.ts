@@ -1,5 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, settings, type SettingName } from '../config.js';
+import { BackupError } from '../backup/format.js';
+import { RestoreIncompleteError, restoreBackup } from '../backup/restore-backup.js';
+import { writeBackup } from '../backup/write-backup.js';
+import { ConfigError, loadConfig, parseBackupKey, settings, type SettingName } from '../config.js';
 import { createLogger } from '../log.js';
 import { openStore, startGateway } from '../main.js';
 import { authCommand, authUsage } from './auth-commands.js';
@@ -17,8 +22,9 @@ Commands:
   audit verify check the audit trail's hash chain; prints its head, names the first broken link
   deadletters  list | show ID: inbound messages kept because they could not be stored
   export       --out DIR [--type A,B] [--since T]: bulk export to NDJSON files
-${authUsage}
-Run "ferry <command> --help" for the options of a command.
+  backup       --out DIR: a full backup of the store, while the gateway runs
+  restore      DIR [--force]: restore a backup into an empty store
+${authUsage}Run "ferry <command> --help" for the options of a command.
 `;
 
 function serveUsage(): string {
@@ -142,6 +148,139 @@ async function auditCommand(args: string[]): Promise<void> {
   process.stdout.write(`audit trail intact: ${report.records} records; ${head}\n`);
 }
 
+const backupUsage = `Usage: ferry backup --out DIR [--key-file FILE]
+
+Writes every version of every resource (deleted ones too), the audit trail and every keyed
+record of the store that FERRY_DATA_DIR / FERRY_STORE name into DIR (new or empty), as gzip
+NDJSON files and manifest.json (counts, SHA-256 per file), from one consistent snapshot; the
+gateway may keep running. With FERRY_BACKUP_KEY or --key-file (32 bytes, base64 or hex) the
+files are encrypted with AES-256-GCM.
+`;
+
+const restoreUsage = `Usage: ferry restore DIR [--force] [--key-file FILE]
+
+Checks every file of the backup in DIR (checksums, and decryption with FERRY_BACKUP_KEY or
+--key-file when it is encrypted) before writing anything, then restores it into the store that
+FERRY_DATA_DIR / FERRY_STORE name, which must be empty. With --force a store that is not empty
+is erased first (every resource, version, audit record and keyed record), once the backup has
+been verified. Stop the gateway while restoring.
+`;
+
+/** The backup key: --key-file when given, else FERRY_BACKUP_KEY, else none. */
+function backupKey(keyFile: string | undefined, config: ReturnType<typeof loadConfig>): Buffer | undefined {
+  if (keyFile === undefined) return config.backup.key;
+  let text: string;
+  try {
+    text = readFileSync(keyFile, 'utf8');
+  } catch {
+    fail(`--key-file: cannot read ${keyFile}`, 2);
+  }
+  const key = parseBackupKey(text);
+  if (typeof key === 'string') fail(`--key-file: ${keyFile} ${key}`, 2);
+  return key;
+}
+
+/** Parses the options of a backup or restore command, printing its usage on --help. */
+function backupArgs(args: string[], usage: string, options: { out?: boolean; force?: boolean }) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        out: { type: 'string' },
+        force: { type: 'boolean' },
+        'key-file': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: !options.out,
+    });
+  } catch (error) {
+    fail(`${(error as Error).message}\n${usage}`, 2);
+  }
+  if (parsed.values.help) {
+    process.stdout.write(usage);
+    process.exit(0);
+  }
+  if ((!options.out && parsed.values.out !== undefined) || (!options.force && parsed.values.force)) {
+    fail(`unknown option\n${usage}`, 2);
+  }
+  return parsed;
+}
+
+const showProgress = (text: string): void => {
+  if (process.stderr.isTTY) process.stderr.write(`\r${text}`);
+};
+
+/** `ferry backup --out DIR [--key-file F]`. */
+async function backupCommand(args: string[]): Promise<void> {
+  const { values } = backupArgs(args, backupUsage, { out: true });
+  if (values.out === undefined) fail(`--out DIR is required\n${backupUsage}`, 2);
+  const config = configFromEnv();
+  const key = backupKey(values['key-file'], config);
+  const store = openStore(config);
+  const started = performance.now();
+  try {
+    const dir = resolve(values.out);
+    const manifest = await writeBackup(store, dir, {
+      ...(key ? { key } : {}),
+      onProgress: (n) => showProgress(`backed up ${n} versions`),
+    });
+    showProgress('\n');
+    const seconds = (performance.now() - started) / 1000;
+    const bytes = manifest.files.reduce((sum, f) => sum + f.bytes, 0);
+    const { counts } = manifest;
+    const records = Object.values(counts.records).reduce((a, b) => a + b, 0);
+    process.stdout.write(
+      `backup ${dir}: ${counts.versions} versions of ${counts.resources} resources (${counts.deleted} deleted), ` +
+        `${counts.auditRecords} audit records, ${records} records; ${(bytes / 1e6).toFixed(1)} MB` +
+        `${manifest.encryption ? ' encrypted' : ''} in ${seconds.toFixed(1)} s\n`,
+    );
+  } catch (error) {
+    if (error instanceof BackupError) fail(`backup failed: ${error.message}`);
+    throw error;
+  } finally {
+    await store.close();
+  }
+}
+
+/** `ferry restore DIR [--force] [--key-file F]`. */
+async function restoreCommand(args: string[]): Promise<void> {
+  const { values, positionals } = backupArgs(args, restoreUsage, { force: true });
+  const [dir, ...extra] = positionals;
+  if (dir === undefined || extra.length > 0) fail(`name one backup folder\n${restoreUsage}`, 2);
+  const config = configFromEnv();
+  const key = backupKey(values['key-file'], config);
+  const store = openStore(config);
+  const log = createLogger(config.logLevel, (line) => process.stderr.write(line));
+  try {
+    const report = await restoreBackup(
+      { store, baseUrl: config.baseUrl, log, now: () => new Date() },
+      resolve(dir),
+      {
+        ...(key ? { key } : {}),
+        force: values.force === true,
+        onProgress: (n, total) => showProgress(`restored ${n} of ${total} versions`),
+      },
+    );
+    showProgress('\n');
+    if (report.audit.broken) {
+      fail(`restored, but the audit trail does not verify: ${report.audit.broken.reason}`);
+    }
+    process.stdout.write(
+      `restored ${report.versions} versions of ${report.resources} resources, ${report.auditRecords} audit records ` +
+        `and ${report.records} records in ${report.seconds.toFixed(1)} s` +
+        ` (${Math.round(report.versions / Math.max(report.seconds, 0.001))} versions/s)` +
+        `${report.erased ? '; the store was erased first' : ''}; audit trail intact\n`,
+    );
+  } catch (error) {
+    if (error instanceof RestoreIncompleteError) fail(`restore failed: ${error.message}`);
+    if (error instanceof BackupError) fail(`restore refused: ${error.message}`);
+    throw error;
+  } finally {
+    await store.close();
+  }
+}
+
 /** `ferry deadletters list | show ID`. */
 async function deadLettersCommand(args: string[]): Promise<void> {
   const [sub, id, ...rest] = args;
@@ -191,6 +330,12 @@ async function main(argv: string[]): Promise<void> {
     case 'token':
     case 'keys':
       await authCommand(command, rest);
+      return;
+    case 'backup':
+      await backupCommand(rest);
+      return;
+    case 'restore':
+      await restoreCommand(rest);
       return;
     case undefined:
     case '--help':

@@ -244,6 +244,86 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       assert.equal(await store.getRecord('client', 'lab'), undefined);
     });
 
+    it('takes a snapshot that later writes do not change, with every version and record', async () => {
+      await store.write({
+        versions: [version('Patient', 'a', 1, { gender: 'male' })],
+        records: [{ namespace: 'client', key: 'lab', value: { scope: 'x' } }],
+      });
+      await store.write({ versions: [version('Patient', 'a', 2, undefined, true)] });
+      await store.write({ versions: [version('Observation', 'o', 1)] });
+      const snapshot = await store.snapshot();
+      try {
+        await store.write({
+          versions: [version('Patient', 'b', 1), version('Observation', 'o', 2)],
+          records: [{ namespace: 'client', key: 'ehr', value: {} }],
+        });
+        const versions = [];
+        for await (const v of snapshot.versions()) versions.push(v);
+        assert.deepEqual(
+          versions.map(
+            (v) =>
+              `${v.type}/${v.id}/${v.versionId}${v.deleted ? ' deleted' : ''}${v.current ? ' current' : ''}`,
+          ),
+          ['Patient/a/1', 'Patient/a/2 deleted current', 'Observation/o/1 current'],
+        );
+        assert.equal(versions[1]?.json, undefined);
+        const records = [];
+        for await (const r of snapshot.records()) records.push(r);
+        assert.deepEqual(records, [{ namespace: 'client', key: 'lab', json: '{"scope":"x"}' }]);
+        const links = [];
+        for await (const l of snapshot.auditLinks()) links.push(l);
+        assert.deepEqual(links, []);
+      } finally {
+        await snapshot.close();
+      }
+    });
+
+    it('counts what it holds, and erases all of it', async () => {
+      await store.write({
+        versions: [version('Patient', 'e', 1, { gender: 'male' })],
+        records: [{ namespace: 'client', key: 'lab', value: 1 }],
+      });
+      assert.deepEqual(await store.contents(), { versions: 1, auditLinks: 0, records: { client: 1 } });
+      await store.erase();
+      assert.deepEqual(await store.contents(), { versions: 0, auditLinks: 0, records: {} });
+      assert.equal(await store.readCurrent('Patient', 'e'), undefined);
+      await store.write({ versions: [version('Patient', 'e', 1)] });
+      assert.equal((await store.readCurrent('Patient', 'e'))?.versionId, 1);
+    });
+
+    it('runs a bulk load and keeps what it wrote, also when the load fails', async () => {
+      const result = await store.bulkLoad(async () => {
+        await store.write({ versions: [version('Patient', 'bulk', 1)] });
+        return 42;
+      });
+      assert.equal(result, 42);
+      await assert.rejects(
+        store.bulkLoad(async () => {
+          await store.write({ versions: [version('Patient', 'bulk2', 1)] });
+          throw new Error('stopped');
+        }),
+        /stopped/,
+      );
+      store = await harness.reopen(store);
+      assert.equal((await store.readCurrent('Patient', 'bulk'))?.versionId, 1);
+      assert.equal((await store.readCurrent('Patient', 'bulk2'))?.versionId, 1);
+    });
+
+    it('takes restored audit links only where they continue the chain', async () => {
+      await assert.rejects(
+        store.write({ versions: [], auditLinks: [{ sequence: 2, id: 'x', hash: 'h' }] }),
+        /does not follow the chain/,
+      );
+      await store.write({
+        versions: [],
+        auditLinks: [
+          { sequence: 1, id: 'x', hash: 'h1' },
+          { sequence: 2, id: 'y', hash: 'h2' },
+        ],
+      });
+      assert.equal((await store.contents()).auditLinks, 2);
+    });
+
     it('still has everything after it is closed and opened again', async () => {
       await store.write({
         versions: [version('Patient', 'd', 1)],

@@ -56,6 +56,12 @@ export interface WriteSet {
   reindex?: IndexRewrite[];
   /** AuditEvents appended to the hash-chained audit trail, in this order; see AuditAppend. */
   audit?: AuditAppend[];
+  /**
+   * Links of an audit trail being restored, stored verbatim (their AuditEvents, with their links,
+   * are written as ordinary versions). The first must follow the chain's head (sequence = head +
+   * 1) and the rest follow each other; otherwise the set is refused.
+   */
+  auditLinks?: AuditLink[];
 }
 
 /**
@@ -80,6 +86,52 @@ export interface ChainedRecord {
   hash: string;
   /** The stored AuditEvent (undefined when its version is gone). */
   version?: StoredVersion;
+}
+
+/** One link of the audit chain as the store keeps it. */
+export interface AuditLink {
+  sequence: number;
+  /** The AuditEvent's id (its version 1 is the record). */
+  id: string;
+  /** SHA-256 of the AuditEvent's stored JSON, hex. */
+  hash: string;
+}
+
+/** A version as a snapshot holds it: with whether it is its resource's current version. */
+export interface SnapshotVersion extends StoredVersion {
+  current: boolean;
+}
+
+/** A keyed record as stored: its value as the stored JSON text. */
+export interface StoredRecord {
+  namespace: string;
+  key: string;
+  json: string;
+  /** Epoch milliseconds after which the record no longer exists. */
+  expiresAt?: number;
+}
+
+/**
+ * Everything a store holds as of one instant (the moment the snapshot was taken), for backups:
+ * writers go on meanwhile and none of their writes shows. Read the parts one after the other,
+ * each at most once, and close it when done.
+ */
+export interface StoreSnapshot {
+  /** Every version of every resource — tombstones and AuditEvents included — in write order. */
+  versions(): AsyncIterable<SnapshotVersion>;
+  /** The audit chain's links in chain order. */
+  auditLinks(): AsyncIterable<AuditLink>;
+  /** Every live keyed record of every namespace, by namespace and key. */
+  records(): AsyncIterable<StoredRecord>;
+  close(): Promise<void>;
+}
+
+/** What a store holds, counted (to tell an empty store from one in use). */
+export interface StoreContents {
+  versions: number;
+  auditLinks: number;
+  /** Live keyed records per namespace. */
+  records: Record<string, number>;
 }
 
 /**
@@ -151,6 +203,22 @@ export interface ResourceStore {
   /** How many AuditEvent versions the store holds, chained or not (an insertion or an edit as a new version shows here). */
   countAuditEvents(): Promise<number>;
   listRecords<T>(namespace: string): Promise<{ key: string; value: T }[]>;
+  /** A consistent snapshot of everything stored (see StoreSnapshot), for backups. */
+  snapshot(): Promise<StoreSnapshot>;
+  /** Counts what the store holds. */
+  contents(): Promise<StoreContents>;
+  /**
+   * Removes everything — every version, index entry, audit link and keyed record — in one
+   * transaction. Only a restore over an existing store (`ferry restore --force`) calls it.
+   */
+  erase(): Promise<void>;
+  /**
+   * Runs `load` — a long series of large write sets from one writer, such as a restore — with
+   * per-commit durability relaxed, then makes everything it wrote durable before resolving. A
+   * crash meanwhile may lose the latest of those writes (it never corrupts the store), so the
+   * caller must be able to tell an unfinished load (a restore keeps a marker record).
+   */
+  bulkLoad<T>(load: () => Promise<T>): Promise<T>;
   /** Resolves when the store answers (readiness probe). */
   ping(): Promise<void>;
   close(): Promise<void>;

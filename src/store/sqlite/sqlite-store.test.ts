@@ -7,6 +7,7 @@ import { describeStoreContract, type StoreHarness } from '../store.contract.js';
 import Database from 'better-sqlite3';
 import type { SearchQuery } from '../../search/types.js';
 import { StoreUnavailableError, type VersionWrite } from '../store.js';
+import { deferredIndexes } from './schema.js';
 import { SqliteStore } from './sqlite-store.js';
 
 let dir: string | undefined;
@@ -270,5 +271,32 @@ describe('SqliteStore', () => {
     for await (const _ of store.streamCurrent({})) n++;
     assert.equal(n, 300);
     await store.close();
+  });
+
+  it('builds the value indexes once at the end of a bulk load, and at the next open when it was cut short', async () => {
+    const path = file();
+    const indexNames = (): string[] => {
+      const raw = new Database(path, { readonly: true });
+      try {
+        return (
+          raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as { name: string }[]
+        ).map((r) => r.name);
+      } finally {
+        raw.close();
+      }
+    };
+    const store = new SqliteStore(path);
+    const during = await store.bulkLoad(() => Promise.resolve(indexNames()));
+    for (const index of deferredIndexes) assert.ok(!during.includes(index), `${index} deferred`);
+    assert.ok(during.includes('idx_token_rid'));
+    for (const index of deferredIndexes) assert.ok(indexNames().includes(index), `${index} built`);
+    // a load cut short (the process ended mid-way) leaves them to the next open
+    const raw = new Database(path);
+    for (const index of deferredIndexes) raw.exec(`DROP INDEX ${index}`);
+    raw.close();
+    await store.close();
+    const reopened = new SqliteStore(path);
+    for (const index of deferredIndexes) assert.ok(indexNames().includes(index), `${index} rebuilt at open`);
+    await reopened.close();
   });
 });

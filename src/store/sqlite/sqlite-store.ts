@@ -8,6 +8,7 @@ import {
   StoreConflictError,
   StoreUnavailableError,
   type AuditAppend,
+  type AuditLink,
   type ChainedRecord,
   type ExportQuery,
   type HistoryPage,
@@ -15,6 +16,8 @@ import {
   type RecordWrite,
   type ResourceStore,
   type SearchPage,
+  type StoreContents,
+  type StoreSnapshot,
   type StoredVersion,
   type VersionWrite,
   type WriteSet,
@@ -23,8 +26,25 @@ import type { SearchQuery } from '../../search/types.js';
 import { GroupCommit } from './group-commit.js';
 import { IndexWriter } from './index-writer.js';
 import { runSearch } from './run-search.js';
+import { SqliteSnapshot } from './snapshot.js';
 import { toVersion, type VersionColumns } from './rows.js';
-import { schemaSql, schemaVersion, upgrades, type SchemaProbe } from './schema.js';
+import { deferredIndexes, schemaSql, schemaVersion, upgrades, type SchemaProbe } from './schema.js';
+
+/** Every table erase() empties (store_meta, the schema's own bookkeeping, stays). */
+const erasedTables = [
+  'resource_version',
+  'resource_current',
+  'search_param',
+  'idx_token',
+  'idx_string',
+  'idx_date',
+  'idx_number',
+  'idx_quantity',
+  'idx_reference',
+  'idx_uri',
+  'record',
+  'audit_chain',
+];
 
 interface VersionRow extends VersionColumns {
   seq: number;
@@ -63,6 +83,7 @@ export class SqliteStore implements ResourceStore {
   private readonly writer: GroupCommit<WriteSet>;
   private readonly stmt;
   private readonly index: IndexWriter;
+  private readonly erased: () => void;
   private closed = false;
   private expiringWrites = 0;
 
@@ -137,6 +158,11 @@ export class SqliteStore implements ResourceStore {
       ),
       appendChain: db.prepare('INSERT INTO audit_chain (seq, id, hash) VALUES (?, ?, ?)'),
     };
+    this.erased = db.transaction(() => {
+      for (const table of erasedTables) db.exec(`DELETE FROM ${table}`);
+      // a contentless full-text table is emptied with its own command
+      db.exec("INSERT INTO fts_resource (fts_resource) VALUES ('delete-all')");
+    });
     this.writer = new GroupCommit<WriteSet>({
       begin: () => db.exec('BEGIN IMMEDIATE'),
       savepoint: () => db.exec('SAVEPOINT write_set'),
@@ -187,6 +213,7 @@ export class SqliteStore implements ResourceStore {
         throw new StoreConflictError(v.type, v.id, v.expectedVersionId, actual);
       leaves.set(key, v.versionId);
     }
+    if (set.auditLinks?.length) this.checkAuditLinks(set.auditLinks);
     for (const r of set.records ?? []) {
       if (!r.ifAbsent && r.expectValue === undefined) continue;
       const found = this.stmt.getRecord.get(r.namespace, r.key);
@@ -202,6 +229,7 @@ export class SqliteStore implements ResourceStore {
     for (const v of set.versions) this.applyVersion(v);
     for (const r of set.records ?? []) this.applyRecord(r);
     for (const a of set.audit ?? []) this.appendAudit(a);
+    for (const l of set.auditLinks ?? []) this.stmt.appendChain.run(l.sequence, l.id, l.hash);
     for (const x of set.reindex ?? []) {
       const row = this.stmt.currentRid.get(x.type, x.id);
       if (row && row.version === x.versionId && row.deleted === 0)
@@ -242,6 +270,17 @@ export class SqliteStore implements ResourceStore {
       index: a.index,
     });
     this.stmt.appendChain.run(sequence, a.id, recordHash(json));
+  }
+
+  /** Restored links must continue the chain where it stands: no gap, no fork. */
+  private checkAuditLinks(links: AuditLink[]): void {
+    let expected = (this.stmt.chainHead.get()?.seq ?? 0) + 1;
+    for (const link of links) {
+      if (link.sequence !== expected) {
+        throw new Error(`audit link ${link.sequence} does not follow the chain (expected ${expected})`);
+      }
+      expected++;
+    }
   }
 
   async *auditChain(): AsyncIterable<ChainedRecord> {
@@ -436,6 +475,64 @@ export class SqliteStore implements ResourceStore {
     );
   }
 
+  snapshot(): Promise<StoreSnapshot> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('store is closed'));
+    try {
+      return Promise.resolve(new SqliteSnapshot(this.path));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  contents(): Promise<StoreContents> {
+    return this.sync(() => {
+      const count = (sql: string): number => (this.db.prepare(sql).get() as { n: number }).n;
+      const records: Record<string, number> = {};
+      const namespaces = this.db
+        .prepare<[number], { namespace: string; n: number }>(
+          `SELECT namespace, COUNT(*) AS n FROM record WHERE expires_at IS NULL OR expires_at > ?
+           GROUP BY namespace ORDER BY namespace`,
+        )
+        .all(Date.now());
+      for (const row of namespaces) records[row.namespace] = row.n;
+      return {
+        versions: count('SELECT COUNT(*) AS n FROM resource_version'),
+        auditLinks: count('SELECT COUNT(*) AS n FROM audit_chain'),
+        records,
+      };
+    });
+  }
+
+  erase(): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreUnavailableError('store is closed'));
+    this.writer.flush(); // queued writes land first, then go with the rest
+    return this.sync(() => {
+      this.erased();
+      this.index.resetCache(); // search_param rows are gone, and their pids with them
+    });
+  }
+
+  async bulkLoad<T>(load: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new StoreUnavailableError('store is closed');
+    this.writer.flush();
+    // WAL + NORMAL: commits skip the fsync, checkpoints still sync; a crash loses the latest
+    // commits at worst, never the database (sqlite.org/pragma.html#pragma_synchronous)
+    this.db.pragma('synchronous = NORMAL');
+    for (const index of deferredIndexes) this.db.exec(`DROP INDEX IF EXISTS ${index}`);
+    try {
+      return await load();
+    } finally {
+      // the load may have closed the store (the narrowing above does not see through await)
+      if (this.isOpen()) {
+        this.writer.flush();
+        this.db.exec(schemaSql); // builds the deferred indexes
+        this.db.pragma('synchronous = FULL');
+        // syncs the log, then copies it into the database and syncs that: all of it is durable
+        this.db.pragma('wal_checkpoint(FULL)');
+      }
+    }
+  }
+
   ping(): Promise<void> {
     return this.sync(() => {
       this.db.prepare('SELECT 1').get();
@@ -448,6 +545,10 @@ export class SqliteStore implements ResourceStore {
     this.closed = true;
     this.db.close();
     return Promise.resolve();
+  }
+
+  private isOpen(): boolean {
+    return !this.closed;
   }
 
   /** Runs a synchronous driver call, translating its errors, as a promise (the port is async). */
