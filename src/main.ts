@@ -11,7 +11,9 @@ import type { Logger } from './log.js';
 import { capabilityStatement } from './service/capability-statement.js';
 import type { ServiceContext } from './service/context.js';
 import { checkIndexVersion } from './service/reindex.js';
-import { deadLetterHandler } from './ingest/hl7v2/handle-message.js';
+import { mappingHandler } from './ingest/hl7v2/ingest-message.js';
+import { loadCatalog } from './ingest/hl7v2/mapping/load-mappings.js';
+import { hl7Timezone } from './ingest/hl7v2/mapping/settings.js';
 import { mllpOptions, startMllpListener, type MllpListener } from './ingest/hl7v2/mllp-server.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { ResourceStore } from './store/store.js';
@@ -51,8 +53,13 @@ function readTlsFile(variable: string, path: string): Buffer {
 }
 
 /** The composition root: opens the store, builds the service and the app, starts listening. */
-export async function startGateway(config: Readonly<Config>, log: Logger): Promise<Gateway> {
+export async function startGateway(
+  config: Readonly<Config>,
+  log: Logger,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<Gateway> {
   const started = new Date();
+  const hl7 = { catalog: loadCatalog(), timezone: hl7Timezone(env) };
   warmValidators();
   const problem = checkPolicy(config.validation);
   if (problem) throw new ConfigError('FERRY_PROFILES', problem);
@@ -79,7 +86,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     started,
     profiles: profilesByType(),
   });
-  const hl7v2Handler = deadLetterHandler(store);
+  const hl7v2Handler = mappingHandler(ctx, hl7);
   const app = createApp({
     ctx,
     metadata,

@@ -64,7 +64,13 @@ export function uuidFrom(text: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-/** Splits the message into occurrences of a group (see GroupSpec). */
+/** Segments of the patient and visit level: they end a group (e.g. the next patient's PID). */
+const groupEnds = new Set(['MSH', 'PID', 'PD1', 'PV1', 'PV2', 'NK1', 'MRG', 'EVN']);
+
+/**
+ * Splits the message into occurrences of a group (see GroupSpec). Segments the group does not
+ * name (PRT, SFT, a sender's Z-segments…) stay inside it and are simply not mapped.
+ */
 function groupsOf(message: Hl7Message, spec: GroupSpec): Hl7Segment[][] {
   const out: Hl7Segment[][] = [];
   let current: Hl7Segment[] | undefined;
@@ -74,8 +80,8 @@ function groupsOf(message: Hl7Message, spec: GroupSpec): Hl7Segment[][] {
         current = [s];
         out.push(current);
       } else current.push(s);
-    } else if (current && spec.members.includes(s.name)) current.push(s);
-    else current = undefined;
+    } else if (groupEnds.has(s.name) && !spec.members.includes(s.name)) current = undefined;
+    else current?.push(s);
   }
   return out;
 }

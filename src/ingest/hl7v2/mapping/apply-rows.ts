@@ -179,6 +179,11 @@ export function applyRows(rows: readonly Row[], source: Source, target: Json, en
       const element = /^[A-Za-z_]+/.exec(row.to)?.[0];
       if (env.elements && element && !env.elements.has(element)) env.elements.set(element, value.location);
     }
+    // an element left empty is still "about" the field it would come from (a missing OBX-3)
+    const element = /^[A-Za-z_]+/.exec(row.to)?.[0];
+    const field = /^(?:[A-Z][A-Z0-9]{2}-)?(\d+)/.exec(row.from)?.[1];
+    if (env.elements && element && field && source.location.field === undefined && !env.elements.has(element))
+      env.elements.set(element, { ...source.location, field: Number(field) });
   }
   return target;
 }
