@@ -12,23 +12,9 @@ import type { AckDecision } from './ack.js';
 import { readInbound } from './inbound.js';
 import { mappingHandler } from './ingest-message.js';
 import { loadCatalog } from './mapping/load-mappings.js';
+import { oru } from '../../../test/fixtures/hl7v2/oru.js';
 
 const catalog = loadCatalog();
-
-export const oru = (control: string, status = 'F', value = '4.2'): string =>
-  [
-    `MSH|^~\\&|LABSYS|CITYLAB|FERRY|HOSP|20240305101500+0100||ORU^R01^ORU_R01|${control}|P|2.5.1`,
-    'PID|1||555123^^^HOSP&2.16.840.1.113883.19.5&ISO^MR||Doe^Jane^Q||19800215|F|||1 Main St^^Springfield^IL^62701',
-    'PV1|1|O|CLINIC^1^A||||1234^Welby^Marcus||||||||||||V100^^^HOSP&2.16.840.1.113883.19.5&ISO^VN',
-    'ORC|RE|ORD1001^HOSP|FIL2002^CITYLAB',
-    `OBR|1|ORD1001^HOSP|FIL2002^CITYLAB|24323-8^Comprehensive metabolic panel^LN|||20240305083000|||||||||1234^Welby^Marcus||||||20240305100000|||${status}`,
-    `OBX|1|NM|2345-7^Glucose^LN||95|mg/dL|70-99|N|||${status}|||20240305083000`,
-    `OBX|2|NM|2823-3^Potassium^LN||${value}|mmol/L|3.5-5.0|N|||${status}|||20240305083000`,
-    'NTE|1||Slightly hemolyzed',
-    `OBX|3|SN|2160-0^Creatinine^LN||<^0.5|mg/dL|0.6-1.2|L|||${status}|||20240305083000`,
-    `OBX|4|ST|8251-1^Comment^LN||see note||||||${status}`,
-    `OBX|5|CWE|5778-6^Color of urine^LN||YEL^Yellow^L||||||${status}`,
-  ].join('\r');
 
 describe('HL7 v2 messages stored through the transaction write path', function () {
   this.timeout(20000);

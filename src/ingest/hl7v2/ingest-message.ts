@@ -20,8 +20,19 @@ import { addProvenance } from './mapping/provenance.js';
  * validation fails, AR for a type without a mapping; every refused message is a dead letter.
  */
 
+/** What to do with a message that cannot be stored (default: keep it as a dead letter). */
+export type RejectHandler = (
+  input: InboundMessage,
+  code: 'AE' | 'AR',
+  issue: AckIssue & { text: string },
+) => Promise<AckDecision>;
+
 export interface Hl7IngestOptions {
   catalog: Catalog;
+  /** Map every message with this message map, whatever its MSH-9 (`ferry ingest --mapping`). */
+  mapName?: string;
+  /** Replaces keeping a dead letter (a replay updates the one it replays instead). */
+  onReject?: RejectHandler;
   /** IANA zone for date/times without an offset when MSH-7 has none (FERRY_HL7_TIMEZONE). */
   timezone: string;
 }
@@ -41,7 +52,7 @@ const digest = (text: string): string => createHash('sha256').update(text).diges
 export function messageToBundle(
   catalog: Catalog,
   message: Hl7Message,
-  options: { timezone: string; receivedAt: Date },
+  options: { timezone: string; receivedAt: Date; mapName?: string },
 ): MappedMessage {
   const mapped = applyMapping(catalog, message, options);
   addProvenance(mapped, message, options.receivedAt, options.timezone);
@@ -97,6 +108,8 @@ export async function ingestMessage(
   message: Hl7Message,
   options: Hl7IngestOptions,
 ): Promise<AckDecision> {
+  const reject: RejectHandler =
+    options.onReject ?? ((i, code, issue) => keepAndAnswer(ctx.store, i, code, issue));
   const sender = `${message.get('MSH-3.1') ?? ''}^${message.get('MSH-4.1') ?? ''}`;
   const recordKey = `${sender}|${message.controlId}`;
   const sha256 = digest(message.text);
@@ -109,16 +122,17 @@ export async function ingestMessage(
     mapped = messageToBundle(options.catalog, message, {
       timezone: options.timezone,
       receivedAt: input.receivedAt,
+      ...(options.mapName ? { mapName: options.mapName } : {}),
     });
   } catch (error) {
     if (error instanceof UnsupportedMessageError)
-      return keepAndAnswer(ctx.store, input, 'AR', {
+      return reject(input, 'AR', {
         code: error.code,
         text: error.message,
         location: error.location,
       });
     if (error instanceof Hl7Error)
-      return keepAndAnswer(ctx.store, input, 'AE', {
+      return reject(input, 'AE', {
         code: error.code,
         text: error.message,
         location: error.location,
@@ -130,7 +144,7 @@ export async function ingestMessage(
     response = await processBundle(ctx, mapped.bundle, { maxEntries: 100_000, prefer: 'minimal' });
   } catch (error) {
     if (error instanceof FhirError && error.status < 500 && error.status !== 409)
-      return keepAndAnswer(ctx.store, input, 'AE', issueFromFhirError(error, mapped));
+      return reject(input, 'AE', issueFromFhirError(error, mapped));
     throw error; // store outage or lasting conflicts: AR 207, the sender sends it again
   }
   const entries = response.entry?.length ?? 0;

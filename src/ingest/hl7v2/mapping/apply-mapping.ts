@@ -18,6 +18,8 @@ import { SegmentSource } from './source-value.js';
 export interface MapOptions {
   /** IANA zone for date/times that carry no offset, when MSH-7 carries none either. */
   timezone: string;
+  /** Use this message map (by file name, e.g. ORU_R01) instead of the one MSH-9 selects. */
+  mapName?: string;
 }
 
 /** Where one Bundle entry came from, to point an ERR segment at the field a FHIR error is about. */
@@ -100,8 +102,11 @@ function following(message: Hl7Message, segment: Hl7Segment, name: string): Hl7S
 /** Makes the transaction Bundle for a message; throws Hl7Error (with a location) when it cannot. */
 export function applyMapping(catalog: Catalog, message: Hl7Message, options: MapOptions): MappedMessage {
   const { code, trigger } = message.type;
-  const map = messageMapFor(catalog, code, trigger);
-  if (!map) throw new UnsupportedMessageError(trigger ? `${code}^${trigger}` : code);
+  const map = options.mapName ? catalog.messages.get(options.mapName) : messageMapFor(catalog, code, trigger);
+  if (!map) {
+    if (options.mapName) throw new Hl7Error(207, `no message map named ${options.mapName}`);
+    throw new UnsupportedMessageError(trigger ? `${code}^${trigger}` : code);
+  }
   const application = message.get('MSH-3.1') ?? '';
   const facility = message.get('MSH-4.1') ?? '';
   const sender = `${application}^${facility}`;
