@@ -19,7 +19,9 @@ import type { Logger } from './log.js';
 import { capabilityStatement } from './service/capability-statement.js';
 import type { ServiceContext } from './service/context.js';
 import { checkIndexVersion } from './service/reindex.js';
-import { deadLetterHandler } from './ingest/hl7v2/handle-message.js';
+import { mappingHandler } from './ingest/hl7v2/ingest-message.js';
+import { loadCatalog } from './ingest/hl7v2/mapping/load-mappings.js';
+import { hl7Timezone } from './ingest/hl7v2/mapping/settings.js';
 import { mllpOptions, startMllpListener, type MllpListener } from './ingest/hl7v2/mllp-server.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { ResourceStore } from './store/store.js';
@@ -58,18 +60,6 @@ function readTlsFile(variable: string, path: string): Buffer {
   }
 }
 
-/** What HL7 v2 ingest may write; a client posting to /ingest needs create and update on each. */
-const hl7v2IngestTypes = [
-  'Patient',
-  'Encounter',
-  'Observation',
-  'DiagnosticReport',
-  'ServiceRequest',
-  'Specimen',
-  'Provenance',
-  'Binary',
-];
-
 /** The folder of scheduled backups exists (or is made) and can be written, or start-up stops. */
 async function checkBackupDir(dir: string): Promise<void> {
   try {
@@ -81,8 +71,13 @@ async function checkBackupDir(dir: string): Promise<void> {
 }
 
 /** The composition root: opens the store, builds the service and the app, starts listening. */
-export async function startGateway(config: Readonly<Config>, log: Logger): Promise<Gateway> {
+export async function startGateway(
+  config: Readonly<Config>,
+  log: Logger,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<Gateway> {
   const started = new Date();
+  const hl7 = { catalog: loadCatalog(), timezone: hl7Timezone(env) };
   warmValidators();
   const problem = checkPolicy(config.validation);
   if (problem) throw new ConfigError('FERRY_PROFILES', problem);
@@ -123,7 +118,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     profiles: profilesByType(),
     security: capabilitySecurity(endpoints),
   });
-  const hl7v2Handler = deadLetterHandler(store);
+  const hl7v2Handler = mappingHandler(ctx, hl7);
   const app = createApp({
     ctx,
     metadata,
@@ -136,7 +131,12 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
       tokenEndpoint: tokenEndpoint({ store, keys, endpoints, tokenTtlSeconds: config.tokenTtlSeconds }),
       smartConfiguration: smartConfiguration(endpoints),
     },
-    ingestTypes: hl7v2IngestTypes,
+    // a client posting to /ingest needs create and update on every type the mappings write
+    ingestTypes: [
+      ...new Set([...hl7.catalog.segments.values()].map((m) => m.resource)),
+      'Provenance',
+      'Binary',
+    ],
     exportJobs,
     hsts: tls !== undefined,
   });

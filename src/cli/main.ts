@@ -12,6 +12,12 @@ import { configFromEnv, fail } from './common.js';
 import { exportCommand } from './export-command.js';
 import { verifyAuditChain } from '../audit/verify-chain.js';
 import { listDeadLetters, readDeadLetter } from '../ingest/dead-letters.js';
+import { ingestHl7Text, replayDeadLetter } from '../ingest/hl7v2/ingest-file.js';
+import { messageToBundle } from '../ingest/hl7v2/ingest-message.js';
+import { readInbound } from '../ingest/hl7v2/inbound.js';
+import { loadCatalog } from '../ingest/hl7v2/mapping/load-mappings.js';
+import { hl7Timezone } from '../ingest/hl7v2/mapping/settings.js';
+import type { ServiceContext } from '../service/context.js';
 import { reindex } from '../service/reindex.js';
 
 const usage = `Usage: ferry <command> [options]
@@ -20,11 +26,15 @@ Commands:
   serve        run the gateway (FHIR REST on FERRY_PORT)
   reindex      rebuild the search index of stored resources (after an upgrade says so)
   audit verify check the audit trail's hash chain; prints its head, names the first broken link
-  deadletters  list | show ID: inbound messages kept because they could not be stored
+  deadletters  list | show ID | replay (ID | --all): inbound messages kept because they could not
+               be stored; replay runs them through the current mappings
+  ingest       FILE… --mapping NAME: store the HL7 v2 messages (or batch) of files through a mapping
+  mappings     test NAME SAMPLE: print the Bundle a mapping makes of a sample message, storing nothing
   export       --out DIR [--type A,B] [--since T]: bulk export to NDJSON files
   backup       --out DIR: a full backup of the store, while the gateway runs
   restore      DIR [--force]: restore a backup into an empty store
-${authUsage}Run "ferry <command> --help" for the options of a command.
+${authUsage}
+Run "ferry <command> --help" for the options of a command.
 `;
 
 function serveUsage(): string {
@@ -281,11 +291,56 @@ async function restoreCommand(args: string[]): Promise<void> {
   }
 }
 
-/** `ferry deadletters list | show ID`. */
+/** The HL7 v2 mappings and time zone, or one line naming what is wrong with them. */
+function hl7Options(): { catalog: ReturnType<typeof loadCatalog>; timezone: string } {
+  try {
+    return { catalog: loadCatalog(), timezone: hl7Timezone(process.env) };
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message, 2);
+    fail(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** A service context on the store of the current configuration, for commands that write. */
+function serviceContext(): ServiceContext {
+  const config = configFromEnv();
+  return {
+    store: openStore(config),
+    baseUrl: config.baseUrl,
+    log: createLogger('error'),
+    now: () => new Date(),
+    validation: config.validation,
+  };
+}
+
+/** `ferry deadletters list | show ID | replay (ID | --all)`. */
 async function deadLettersCommand(args: string[]): Promise<void> {
   const [sub, id, ...rest] = args;
-  if (rest.length > 0 || !(sub === 'list' ? id === undefined : sub === 'show' && id !== undefined)) {
-    fail('usage: ferry deadletters list | ferry deadletters show ID', 2);
+  const ok =
+    rest.length === 0 &&
+    (sub === 'list' ? id === undefined : (sub === 'show' || sub === 'replay') && id !== undefined);
+  if (!ok) fail('usage: ferry deadletters list | show ID | replay (ID | --all)', 2);
+  if (sub === 'replay') {
+    const options = hl7Options();
+    const ctx = serviceContext();
+    try {
+      const ids = id === '--all' ? (await listDeadLetters(ctx.store)).map((l) => l.id) : [id ?? ''];
+      let stored = 0;
+      for (const one of ids) {
+        const result = await replayDeadLetter(ctx, one, options);
+        if (!result) fail(`no dead letter ${one}`);
+        if (result.decision.code === 'AA') stored++;
+        process.stdout.write(
+          `${one}  ${result.decision.code}${result.decision.code === 'AA' ? ' stored' : `  ${result.decision.text ?? ''}`}\n`,
+        );
+      }
+      if (ids.length > 1)
+        process.stdout.write(`replayed ${ids.length}: ${stored} stored, ${ids.length - stored} kept\n`);
+      if (stored < ids.length) process.exitCode = 1;
+    } finally {
+      await ctx.store.close();
+    }
+    return;
   }
   const config = configFromEnv();
   const store = openStore(config);
@@ -306,6 +361,95 @@ async function deadLettersCommand(args: string[]): Promise<void> {
   } finally {
     await store.close();
   }
+}
+
+/** `ferry mappings test NAME SAMPLE`: the transaction Bundle a message becomes, on stdout. */
+function mappingsCommand(args: string[]): void {
+  const [sub, name, sample, ...rest] = args;
+  if (sub !== 'test' || name === undefined || sample === undefined || rest.length > 0)
+    fail(
+      'usage: ferry mappings test NAME SAMPLE   (NAME: a file in mappings/hl7v2/messages, e.g. ORU_R01)',
+      2,
+    );
+  const { catalog, timezone } = hl7Options();
+  if (!catalog.messages.has(name))
+    fail(`no mapping ${name}; there are: ${[...catalog.messages.keys()].join(', ')}`, 2);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(sample);
+  } catch {
+    fail(`cannot read ${sample}`, 2);
+  }
+  const input = readInbound(bytes, 'file');
+  if (!input.parsed.ok) fail(`${sample}: ${input.parsed.error.message}`);
+  try {
+    const mapped = messageToBundle(catalog, input.parsed.message, {
+      timezone,
+      receivedAt: input.receivedAt,
+      mapName: name,
+    });
+    process.stdout.write(`${JSON.stringify(mapped.bundle, null, 2)}\n`);
+  } catch (error) {
+    fail(`${sample}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** `ferry ingest FILE… --mapping NAME`: HL7 v2 files (or batches) through a mapping, with progress. */
+async function ingestCommand(args: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: { mapping: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+    });
+  } catch (error) {
+    fail((error as Error).message, 2);
+  }
+  const usageLine =
+    'usage: ferry ingest FILE… --mapping NAME   (NAME: e.g. ORU_R01; see mappings/hl7v2/messages)';
+  if (parsed.values.help) {
+    process.stdout.write(`${usageLine}\n`);
+    return;
+  }
+  const name = parsed.values.mapping;
+  if (!name || parsed.positionals.length === 0) fail(usageLine, 2);
+  const options = hl7Options();
+  if (!options.catalog.messages.has(name))
+    fail(`no mapping ${name}; there are: ${[...options.catalog.messages.keys()].join(', ')}`, 2);
+  const texts = parsed.positionals.map((file) => {
+    try {
+      return { file, text: readFileSync(file, 'utf8') };
+    } catch {
+      fail(`cannot read ${file}`, 2);
+    }
+  });
+  const ctx = serviceContext();
+  const started = Date.now();
+  let failed = 0;
+  try {
+    for (const { file, text } of texts) {
+      const summary = await ingestHl7Text(ctx, text, { ...options, mapName: name }, (done, total) => {
+        const width = 30;
+        const filled = Math.round((done / Math.max(total, 1)) * width);
+        process.stderr.write(
+          `\r${file} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`,
+        );
+      });
+      process.stderr.write('\n');
+      for (const problem of summary.problems) process.stderr.write(`  batch: ${problem}\n`);
+      for (const failure of summary.failures) process.stderr.write(`  ${failure}\n`);
+      failed += summary.rejected + summary.refused;
+      process.stdout.write(
+        `${file}: ${summary.messages} messages: ${summary.stored} stored, ${summary.rejected} rejected (AE), ` +
+          `${summary.refused} refused (AR); refused messages are dead letters\n`,
+      );
+    }
+  } finally {
+    await ctx.store.close();
+  }
+  process.stdout.write(`done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  if (failed > 0) process.exitCode = 1;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -336,6 +480,12 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'restore':
       await restoreCommand(rest);
+      return;
+    case 'ingest':
+      await ingestCommand(rest);
+      return;
+    case 'mappings':
+      mappingsCommand(rest);
       return;
     case undefined:
     case '--help':

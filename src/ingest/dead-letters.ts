@@ -13,7 +13,7 @@ export interface DeadLetter {
   /** Sortable by arrival: the receive instant, then random characters. */
   id: string;
   source: 'hl7v2';
-  transport: 'mllp' | 'http';
+  transport: 'mllp' | 'http' | 'file';
   receivedAt: string;
   /** The message as received, decoded (`charset` says how). */
   text: string;
@@ -42,4 +42,13 @@ export async function listDeadLetters(store: ResourceStore): Promise<DeadLetter[
 /** One dead letter by id. */
 export function readDeadLetter(store: ResourceStore, id: string): Promise<DeadLetter | undefined> {
   return store.getRecord<DeadLetter>(namespace, id);
+}
+
+/** Replaces a dead letter (e.g. with the reason of its latest replay), or removes it (`null`). */
+export async function updateDeadLetter(
+  store: ResourceStore,
+  id: string,
+  letter: DeadLetter | null,
+): Promise<void> {
+  await store.write({ versions: [], records: [{ namespace, key: id, value: letter }] });
 }

@@ -1,6 +1,7 @@
 import type { ResourceStore } from '../../store/store.js';
 import { keepDeadLetter, type DeadLetter } from '../dead-letters.js';
-import { rejectWith, type AckDecision } from './ack.js';
+import { rejectWith, type AckDecision, type AckIssue } from './ack.js';
+import { describeLocation } from './hl7-error.js';
 import { headerOf, type Hl7Handler, type InboundMessage } from './inbound.js';
 
 /** What the header says about a message, for the dead letter (no patient data). */
@@ -18,43 +19,55 @@ function describe(input: InboundMessage): Pick<DeadLetter, 'messageType' | 'cont
 }
 
 /**
- * The HL7 v2 handler of the gateway. No message type has a mapping to FHIR yet, so every
- * message is kept whole as a dead letter — durably, before it is answered — and answered AR:
- * 200 (unsupported message type) for a readable one, the parse error for an unreadable one.
- * Nothing is lost: once a mapping exists, the dead letters can be replayed through it.
+ * Keeps a message that cannot be stored as a dead letter — durably, before it is answered — and
+ * returns the decision naming it: `code` (AE or AR) with the issue's ERR.
+ */
+export async function keepAndAnswer(
+  store: ResourceStore,
+  input: InboundMessage,
+  code: 'AE' | 'AR',
+  issue: AckIssue & { text: string },
+): Promise<AckDecision> {
+  const letter = {
+    source: 'hl7v2' as const,
+    transport: input.transport,
+    receivedAt: input.receivedAt.toISOString(),
+    text: input.text,
+    charset: input.charset,
+    ...describe(input),
+    reason: issue.text,
+    ...(issue.location?.segment ? { location: describeLocation(issue.location) } : {}),
+  };
+  const id = await keepDeadLetter(store, letter);
+  const text = `${issue.text}; kept as dead letter ${id}`;
+  return { code, text, issues: [{ severity: 'E', ...issue, text }] };
+}
+
+/** An unreadable message: kept as a dead letter, answered AR with the parse error. */
+export async function rejectUnreadable(store: ResourceStore, input: InboundMessage): Promise<AckDecision> {
+  if (input.parsed.ok) throw new Error('the message was read');
+  const decision = rejectWith(input.parsed.error);
+  const issue = decision.issues?.[0];
+  return keepAndAnswer(store, input, 'AR', {
+    ...issue,
+    code: issue?.code ?? 207,
+    text: input.parsed.error.message,
+  });
+}
+
+/**
+ * The handler for a gateway without mappings: every message is kept whole as a dead letter and
+ * answered AR — 200 (unsupported message type) for a readable one, the parse error otherwise.
  */
 export function deadLetterHandler(store: ResourceStore): Hl7Handler {
   return async (input): Promise<AckDecision> => {
-    const letter = {
-      source: 'hl7v2' as const,
-      transport: input.transport,
-      receivedAt: input.receivedAt.toISOString(),
-      text: input.text,
-      charset: input.charset,
-      ...describe(input),
-    };
-    if (!input.parsed.ok) {
-      const error = input.parsed.error;
-      const id = await keepDeadLetter(store, { ...letter, reason: error.message });
-      const decision = rejectWith(error);
-      decision.text = `${error.message}; kept as dead letter ${id}`;
-      return decision;
-    }
+    if (!input.parsed.ok) return rejectUnreadable(store, input);
     const { code, trigger } = input.parsed.message.type;
     const type = trigger ? `${code}^${trigger}` : code;
-    const reason = `no mapping to FHIR is configured for ${type}`;
-    const id = await keepDeadLetter(store, { ...letter, reason, location: 'MSH-9' });
-    return {
-      code: 'AR',
-      text: `${reason}; kept as dead letter ${id}`,
-      issues: [
-        {
-          code: 200,
-          text: `${reason}; kept as dead letter ${id}`,
-          location: { segment: 'MSH', sequence: 1, field: 9 },
-          severity: 'E',
-        },
-      ],
-    };
+    return keepAndAnswer(store, input, 'AR', {
+      code: 200,
+      text: `no mapping to FHIR is configured for ${type}`,
+      location: { segment: 'MSH', sequence: 1, field: 9 },
+    });
   };
 }

@@ -12,7 +12,7 @@ import { readHeader, tryParseMessage, type ParseResult } from './parse.js';
  * decides (and is the only one that may say AA: only once what the message made is kept).
  */
 export interface InboundMessage {
-  transport: 'mllp' | 'http';
+  transport: 'mllp' | 'http' | 'file';
   /** The message as decoded text (the bytes as received, decoded by the charset rule). */
   text: string;
   /** The charset the text was decoded with (`utf-8`, `latin1`, …). */
