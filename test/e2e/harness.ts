@@ -21,7 +21,7 @@ export interface RunningServer {
   /** fetch against the FHIR base with a JSON body when given, as a fully authorized client. */
   fhir(path: string, init?: FhirInit): Promise<Response>;
   /** Headers for a request made with plain fetch, carrying the authorization `fhir()` uses. */
-  headers(extra?: HeadersInit): Headers;
+  headers(extra?: ConstructorParameters<typeof Headers>[0]): Headers;
 }
 
 export interface FhirInit extends Omit<RequestInit, 'body'> {
@@ -95,7 +95,7 @@ export async function startServer(
       if (!options.keepDataDir) rmSync(dataDir, { recursive: true, force: true });
       return code;
     },
-    headers(extra?: HeadersInit) {
+    headers(extra?: ConstructorParameters<typeof Headers>[0]) {
       return new Headers(extra);
     },
     fhir(path: string, init: FhirInit = {}) {
