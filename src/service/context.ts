@@ -1,3 +1,4 @@
+import type { AccessAudit } from '../audit/access-audit.js';
 import type { Logger } from '../log.js';
 import type { ResourceStore } from '../store/store.js';
 import type { ValidationPolicy } from '../validation/validate.js';
@@ -11,4 +12,9 @@ export interface ServiceContext {
   now(): Date;
   /** How writes are validated; the R4 rules at level `full` with no enforced profile when absent. */
   validation?: ValidationPolicy;
+  /**
+   * The audit trail of the caller: every interaction records its AuditEvent here (a write's in
+   * the write's own transaction). Absent for Ferry's own internal work (reindex, tests).
+   */
+  audit?: AccessAudit;
 }

@@ -1,5 +1,6 @@
 import { gone, notFound } from '../errors.js';
 import type { StoredVersion } from '../store/store.js';
+import { recordAccess, versionFacts } from './audit-trail.js';
 import type { ServiceContext } from './context.js';
 import { assertId, assertResourceType } from './guards.js';
 
@@ -10,6 +11,7 @@ export async function readResource(ctx: ServiceContext, type: string, id: string
   const current = await ctx.store.readCurrent(type, id);
   if (!current) throw notFound(`${type}/${id} is not known`);
   if (current.deleted) throw gone(`${type}/${id} was deleted (version ${current.versionId})`);
+  await recordAccess(ctx, versionFacts('read', current, 200));
   return current;
 }
 
@@ -26,5 +28,6 @@ export async function vreadResource(
   const version = n === undefined ? undefined : await ctx.store.readVersion(type, id, n);
   if (!version) throw notFound(`${type}/${id} has no version '${versionId.slice(0, 20)}'`);
   if (version.deleted) throw gone(`${type}/${id} version ${versionId} is a deletion`);
+  await recordAccess(ctx, versionFacts('vread', version, 200));
   return version;
 }
