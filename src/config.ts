@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 
 /** Ferry's configuration: read once, frozen, typed. The only reader of process.env. */
@@ -29,6 +30,8 @@ export interface Config {
     /** An unknown `meta.profile` is an error instead of a warning. */
     strictProfiles: boolean;
   };
+  /** The audit trail: this instance's name in AuditEvent.source (its site is `baseUrl`). */
+  audit: { source: string };
 }
 
 /** A configuration value that cannot be used; `message` is the one line to print. */
@@ -121,6 +124,12 @@ export const settings = [
     flag: 'profiles-strict',
     default: 'false',
     help: 'true: an unknown meta.profile is refused, not a warning',
+  },
+  {
+    env: 'FERRY_AUDIT_SOURCE',
+    flag: 'audit-source',
+    default: 'the host name',
+    help: "this instance's name in the audit trail (AuditEvent.source)",
   },
   {
     env: 'FERRY_SHUTDOWN_GRACE',
@@ -261,6 +270,10 @@ export function loadConfig(
   if (!['true', 'false'].includes(strict))
     throw new ConfigError('FERRY_PROFILES_STRICT', `'${strict}' must be true or false`);
 
+  const auditSource = get('FERRY_AUDIT_SOURCE') ?? hostname();
+  if (!/^[\x21-\x7e][\x20-\x7e]{0,99}$/.test(auditSource))
+    throw new ConfigError('FERRY_AUDIT_SOURCE', 'must be 1-100 printable characters');
+
   const config: Config = {
     port: httpPort,
     host,
@@ -279,6 +292,7 @@ export function loadConfig(
       enforce: profileMap(get('FERRY_PROFILES') ?? ''),
       strictProfiles: strict === 'true',
     },
+    audit: { source: auditSource },
   };
   if (certFile && keyFile) config.tls = { certFile: resolve(cwd, certFile), keyFile: resolve(cwd, keyFile) };
   if (issuer && jwksUri) {

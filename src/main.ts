@@ -4,6 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createApp } from './api/app.js';
+import type { Auditor } from './audit/access-audit.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
 import { projectRoot } from './fhir/definitions-path.js';
@@ -80,7 +81,13 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     profiles: profilesByType(),
   });
   const hl7v2Handler = deadLetterHandler(store);
+  const auditor: Auditor = {
+    store,
+    source: { site: config.baseUrl, name: config.audit.source },
+    now: () => new Date(),
+  };
   const app = createApp({
+    auditor,
     ctx,
     metadata,
     maxBodyBytes: config.maxBodyBytes,

@@ -1,9 +1,11 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { CapabilityStatement } from 'fhir/r4.js';
+import type { Auditor } from '../audit/access-audit.js';
 import type { Hl7Handler } from '../ingest/hl7v2/inbound.js';
 import type { Logger } from '../log.js';
 import type { ServiceContext } from '../service/context.js';
+import { auditRequests } from './audit-access.js';
 import { errorHandler, unknownRoute } from './errors.js';
 import { fhirRoutes } from './fhir-routes.js';
 import { ingestRoutes } from './ingest-routes.js';
@@ -17,6 +19,8 @@ export interface AppDeps {
   log: Logger;
   /** Handles HL7 v2 messages; `POST /ingest/hl7v2` exists only when one is given. */
   hl7v2Handler?: Hl7Handler;
+  /** The audit trail: every /fhir and /ingest request records an AuditEvent when given. */
+  auditor?: Auditor;
 }
 
 /**
@@ -25,7 +29,7 @@ export interface AppDeps {
  * each middleware here runs on every request.
  */
 export function createApp(deps: AppDeps): Express {
-  const { ctx, metadata, maxBodyBytes, maxBundleEntries, log, hl7v2Handler } = deps;
+  const { ctx, metadata, maxBodyBytes, maxBundleEntries, log, hl7v2Handler, auditor } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // versions carry their own ETag (R4 http.html#versioning)
@@ -43,9 +47,13 @@ export function createApp(deps: AppDeps): Express {
       res.status(503).json({ status: 'store unreachable' });
     }
   });
+  if (auditor) {
+    app.use('/fhir', auditRequests(ctx, auditor));
+    app.use('/ingest', auditRequests(ctx, auditor));
+  }
   app.use('/fhir', fhirRoutes(ctx, metadata, { maxBodyBytes, maxBundleEntries }));
   if (hl7v2Handler) app.use('/ingest', ingestRoutes(hl7v2Handler, { maxBodyBytes }));
   app.use(unknownRoute);
-  app.use(errorHandler());
+  app.use(errorHandler(auditor));
   return app;
 }

@@ -19,6 +19,7 @@ import { searchResources } from '../service/search.js';
 import { updateResource } from '../service/update.js';
 import { validateOperation } from '../service/validate-operation.js';
 import type { CapabilityStatement } from 'fhir/r4.js';
+import { contextOf } from './audit-access.js';
 import { fhirJsonTypes, jsonBody, jsonPatchTypes } from './body.js';
 import { rejectMethod } from './errors.js';
 import { assertContentType } from './negotiate.js';
@@ -118,7 +119,7 @@ export function fhirRoutes(
   router
     .route('/_history')
     .get(async (req, res) => {
-      sendJson(req, res, 200, await history(ctx, {}, req.query as Record<string, string>));
+      sendJson(req, res, 200, await history(contextOf(res, ctx), {}, req.query as Record<string, string>));
     })
     .all(rejectMethod(['GET']));
 
@@ -129,7 +130,7 @@ export function fhirRoutes(
         req,
         res,
         200,
-        await history(ctx, { type: param(req, 'type') }, req.query as Record<string, string>),
+        await history(contextOf(res, ctx), { type: param(req, 'type') }, req.query as Record<string, string>),
       );
     })
     .all(rejectMethod(['GET']));
@@ -138,20 +139,25 @@ export function fhirRoutes(
     .route('/:type/:id/_history')
     .get(async (req, res) => {
       const scope = { type: param(req, 'type'), id: param(req, 'id') };
-      sendJson(req, res, 200, await history(ctx, scope, req.query as Record<string, string>));
+      sendJson(req, res, 200, await history(contextOf(res, ctx), scope, req.query as Record<string, string>));
     })
     .all(rejectMethod(['GET']));
 
   const search = async (req: Request, res: Response, type: string | undefined): Promise<void> => {
     const params = queryPairs(req);
     if (req.method === 'POST') params.push(...formPairs(req));
-    sendJson(req, res, 200, await searchResources(ctx, { type, params, strict: strictHandling(req) }));
+    sendJson(
+      req,
+      res,
+      200,
+      await searchResources(contextOf(res, ctx), { type, params, strict: strictHandling(req) }),
+    );
   };
   router
     .route('/')
     .get((req, res) => search(req, res, undefined))
     .post(body, async (req, res) => {
-      const bundle = await processBundle(ctx, jsonBody(req, fhirJsonTypes), {
+      const bundle = await processBundle(contextOf(res, ctx), jsonBody(req, fhirJsonTypes), {
         maxEntries: limits.maxBundleEntries,
         prefer: preferReturn(req, 'minimal'),
       });
@@ -172,7 +178,7 @@ export function fhirRoutes(
   const validateRoute = async (req: Request, res: Response): Promise<void> => {
     const raw: unknown = req.body;
     const query = new URLSearchParams(queryPairs(req));
-    const result = await validateOperation(ctx, {
+    const result = await validateOperation(contextOf(res, ctx), {
       type: param(req, 'type'),
       id: req.params.id === undefined ? undefined : param(req, 'id'),
       body: Buffer.isBuffer(raw) && raw.length > 0 ? jsonBody(req, fhirJsonTypes) : undefined,
@@ -199,7 +205,7 @@ export function fhirRoutes(
         req,
         res,
         200,
-        await searchResources(ctx, {
+        await searchResources(contextOf(res, ctx), {
           type: param(req, 'type'),
           params,
           compartment,
@@ -212,7 +218,12 @@ export function fhirRoutes(
   router
     .route('/:type/:id/_history/:vid')
     .get(async (req, res) => {
-      const version = await vreadResource(ctx, param(req, 'type'), param(req, 'id'), param(req, 'vid'));
+      const version = await vreadResource(
+        contextOf(res, ctx),
+        param(req, 'type'),
+        param(req, 'id'),
+        param(req, 'vid'),
+      );
       sendVersion(req, res, 200, version);
     })
     .all(rejectMethod(['GET']));
@@ -220,7 +231,7 @@ export function fhirRoutes(
   router
     .route('/:type/:id')
     .get(async (req, res) => {
-      const current = await readResource(ctx, param(req, 'type'), param(req, 'id'));
+      const current = await readResource(contextOf(res, ctx), param(req, 'type'), param(req, 'id'));
       if (notModified(req, current.versionId, current.lastUpdated)) {
         setVersionHeaders(res, current);
         res.status(304).end();
@@ -230,7 +241,7 @@ export function fhirRoutes(
     })
     .put(body, async (req, res) => {
       const result = await updateResource(
-        ctx,
+        contextOf(res, ctx),
         param(req, 'type'),
         param(req, 'id'),
         jsonBody(req, fhirJsonTypes),
@@ -241,15 +252,21 @@ export function fhirRoutes(
       sendWriteResult(req, res, result, 'update');
     })
     .patch(body, async (req, res) => {
-      const result = await patchResource(ctx, param(req, 'type'), param(req, 'id'), patchBody(req), {
-        ifMatch: ifMatch(req),
-      });
+      const result = await patchResource(
+        contextOf(res, ctx),
+        param(req, 'type'),
+        param(req, 'id'),
+        patchBody(req),
+        {
+          ifMatch: ifMatch(req),
+        },
+      );
       sendWriteResult(req, res, result, 'patch');
     })
     .delete(async (req: Request, res: Response) => {
       const type = param(req, 'type');
       const id = param(req, 'id');
-      const result = await deleteResource(ctx, type, id, { ifMatch: ifMatch(req) });
+      const result = await deleteResource(contextOf(res, ctx), type, id, { ifMatch: ifMatch(req) });
       if (result) setVersionHeaders(res, result.version);
       sendOutcome(
         req,
@@ -273,15 +290,15 @@ export function fhirRoutes(
       const resource = jsonBody(req, fhirJsonTypes);
       const result =
         typeof ifNoneExist === 'string'
-          ? await conditionalCreate(ctx, type, resource, [
+          ? await conditionalCreate(contextOf(res, ctx), type, resource, [
               ...new URLSearchParams(ifNoneExist.replace(/^[^?]*\?/, '')),
             ])
-          : await createResource(ctx, type, resource);
+          : await createResource(contextOf(res, ctx), type, resource);
       sendWriteResult(req, res, result, 'create');
     })
     .put(body, async (req, res) => {
       const result = await conditionalUpdate(
-        ctx,
+        contextOf(res, ctx),
         param(req, 'type'),
         jsonBody(req, fhirJsonTypes),
         queryPairs(req),
@@ -292,14 +309,20 @@ export function fhirRoutes(
       sendWriteResult(req, res, result, 'conditional update');
     })
     .patch(body, async (req, res) => {
-      const result = await conditionalPatch(ctx, param(req, 'type'), patchBody(req), queryPairs(req), {
-        ifMatch: ifMatch(req),
-      });
+      const result = await conditionalPatch(
+        contextOf(res, ctx),
+        param(req, 'type'),
+        patchBody(req),
+        queryPairs(req),
+        {
+          ifMatch: ifMatch(req),
+        },
+      );
       sendWriteResult(req, res, result, 'conditional patch');
     })
     .delete(async (req, res) => {
       const type = param(req, 'type');
-      const deleted = await conditionalDelete(ctx, type, queryPairs(req));
+      const deleted = await conditionalDelete(contextOf(res, ctx), type, queryPairs(req));
       sendOutcome(
         req,
         res,
