@@ -1,4 +1,6 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { exportAudit } from '../audit/export-audit.js';
 import { ConfigError, loadConfig, settings, type SettingName } from '../config.js';
 import { createLogger } from '../log.js';
 import { openStore, startGateway } from '../main.js';
@@ -12,6 +14,7 @@ Commands:
   serve        run the gateway (FHIR REST on FERRY_PORT)
   reindex      rebuild the search index of stored resources (after an upgrade says so)
   audit verify check the audit trail's hash chain; prints its head, names the first broken link
+  audit export [--since T] [--out FILE]: the audit trail as NDJSON in chain order (stdout by default)
   deadletters  list | show ID: inbound messages kept because they could not be stored
 
 Run "ferry <command> --help" for the options of a command.
@@ -132,10 +135,47 @@ async function reindexCommand(args: string[]): Promise<void> {
   }
 }
 
+/** `ferry audit export [--since T] [--out FILE]`: NDJSON in chain order, for a SIEM. */
+async function auditExportCommand(args: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { since: { type: 'string' }, out: { type: 'string' } } });
+  } catch (error) {
+    fail((error as Error).message, 2);
+  }
+  const { since, out } = parsed.values;
+  const sinceDate = since === undefined ? undefined : new Date(since);
+  if (sinceDate && (!/^\d{4}-\d{2}-\d{2}/.test(since ?? '') || Number.isNaN(sinceDate.getTime())))
+    fail(`--since '${since ?? ''}' is not a date or instant such as 2026-01-31T12:00:00Z`, 2);
+  const config = configFromEnv();
+  const store = openStore(config);
+  const sink = out === undefined ? process.stdout : createWriteStream(out);
+  const write = (line: string): Promise<void> | void => {
+    if (sink.write(line)) return;
+    return new Promise((resolve) => sink.once('drain', () => resolve()));
+  };
+  try {
+    const n = await exportAudit(store, sinceDate ? { since: sinceDate } : {}, write);
+    if (sink !== process.stdout) {
+      await new Promise<void>((resolve, reject) =>
+        (sink as WriteStream).end((e?: Error | null) => (e ? reject(e) : resolve())),
+      );
+    }
+    process.stderr.write(`exported ${n} audit records${out === undefined ? '' : ` to ${out}`}\n`);
+  } finally {
+    await store.close();
+  }
+}
+
 /** `ferry audit verify`: exit 0 with the head of an intact chain, 1 naming the first break. */
 async function auditCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
-  if (sub !== 'verify' || rest.length > 0) fail('usage: ferry audit verify', 2);
+  if (sub === 'export') {
+    await auditExportCommand(rest);
+    return;
+  }
+  if (sub !== 'verify' || rest.length > 0)
+    fail('usage: ferry audit verify | ferry audit export [--since T] [--out FILE]', 2);
   const config = configFromEnv();
   const store = openStore(config);
   let report;
