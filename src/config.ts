@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 
 /** Ferry's configuration: read once, frozen, typed. The only reader of process.env. */
@@ -51,6 +52,8 @@ export interface Config {
     /** AES-256 key: backups are encrypted when it is set, and restores decrypt with it. */
     key?: Buffer;
   };
+  /** The audit trail: this instance's name in AuditEvent.source (its site is `baseUrl`). */
+  audit: { source: string };
 }
 
 /** A configuration value that cannot be used; `message` is the one line to print. */
@@ -197,6 +200,12 @@ export const settings = [
     flag: 'backup-key',
     default: '',
     help: '32-byte key, base64 or hex: backups are encrypted (AES-256-GCM)',
+  },
+  {
+    env: 'FERRY_AUDIT_SOURCE',
+    flag: 'audit-source',
+    default: 'the host name',
+    help: "this instance's name in the audit trail (AuditEvent.source)",
   },
   {
     env: 'FERRY_SHUTDOWN_GRACE',
@@ -392,6 +401,9 @@ export function loadConfig(
   const keyText = get('FERRY_BACKUP_KEY');
   const key = keyText === undefined ? undefined : parseBackupKey(keyText);
   if (typeof key === 'string') throw new ConfigError('FERRY_BACKUP_KEY', key);
+  const auditSource = get('FERRY_AUDIT_SOURCE') ?? hostname();
+  if (!/^[\x21-\x7e][\x20-\x7e]{0,99}$/.test(auditSource))
+    throw new ConfigError('FERRY_AUDIT_SOURCE', 'must be 1-100 printable characters');
 
   const config: Config = {
     port: httpPort,
@@ -419,6 +431,7 @@ export function loadConfig(
       strictProfiles: strict === 'true',
     },
     backup: { everyMs, keep: Number(keep ?? '7') },
+    audit: { source: auditSource },
   };
   if (backupDir !== undefined) config.backup.dir = resolve(cwd, backupDir);
   if (key !== undefined) config.backup.key = key;

@@ -12,6 +12,8 @@ import { capabilitySecurity, smartConfiguration } from './auth/smart-configurati
 import { tokenEndpoint } from './auth/token-endpoint.js';
 import { authEndpoints, TokenVerifier } from './auth/tokens.js';
 import { startBackupSchedule, type BackupSchedule } from './backup/schedule.js';
+import { agentOf, recordAccess, type Auditor } from './audit/access-audit.js';
+import { auditFailure } from './api/audit-access.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
 import { projectRoot } from './fhir/definitions-path.js';
@@ -119,7 +121,13 @@ export async function startGateway(
     security: capabilitySecurity(endpoints),
   });
   const hl7v2Handler = mappingHandler(ctx, hl7);
+  const auditor: Auditor = {
+    store,
+    source: { site: config.baseUrl, name: config.audit.source },
+    now: () => new Date(),
+  };
   const app = createApp({
+    auditor,
     ctx,
     metadata,
     maxBodyBytes: config.maxBodyBytes,
@@ -127,8 +135,43 @@ export async function startGateway(
     log,
     hl7v2Handler,
     auth: {
-      requireToken: requireToken(verifier),
-      tokenEndpoint: tokenEndpoint({ store, keys, endpoints, tokenTtlSeconds: config.tokenTtlSeconds }),
+      // every refusal is on record before it is answered
+      requireToken: requireToken(verifier, {
+        denied: (req, res, status, reason) => auditFailure(auditor, req, res, status, reason),
+      }),
+      tokenEndpoint: tokenEndpoint({
+        store,
+        keys,
+        endpoints,
+        tokenTtlSeconds: config.tokenTtlSeconds,
+        events: {
+          issued: (req, client, scopes, jti) =>
+            recordAccess(
+              auditor,
+              agentOf({ clientId: client.id, scopes, tokenId: jti }, req.socket.remoteAddress),
+              {
+                category: 'token',
+                interaction: 'operation',
+                status: 200,
+                outcomeText: `token issued: ${scopes.join(' ')}`.slice(0, 200),
+              },
+            ),
+          refused: (req, clientId, error) =>
+            recordAccess(
+              auditor,
+              agentOf(
+                clientId === undefined ? undefined : { clientId: clientId.slice(0, 128), scopes: [] },
+                req.socket.remoteAddress,
+              ),
+              {
+                category: 'token',
+                interaction: 'operation',
+                status: error.status,
+                outcomeText: `${error.code}: ${error.message}`.slice(0, 200),
+              },
+            ),
+        },
+      }),
       smartConfiguration: smartConfiguration(endpoints),
     },
     // a client posting to /ingest needs create and update on every type the mappings write

@@ -3,9 +3,11 @@ import helmet from 'helmet';
 import type { CapabilityStatement } from 'fhir/r4.js';
 import { Access, forbidden } from '../auth/access.js';
 import type { Principal } from '../auth/principal.js';
+import type { Auditor } from '../audit/access-audit.js';
 import type { Hl7Handler } from '../ingest/hl7v2/inbound.js';
 import type { Logger } from '../log.js';
 import type { ServiceContext } from '../service/context.js';
+import { auditRequests } from './audit-access.js';
 import { errorHandler, unknownRoute } from './errors.js';
 import type { ExportJobs } from '../bulk/export-jobs.js';
 import { exportRoutes } from './export-routes.js';
@@ -35,6 +37,8 @@ export interface AppDeps {
   hsts: boolean;
   /** Bulk Data export jobs; `$export` exists only when given. */
   exportJobs?: ExportJobs;
+  /** The audit trail: every /fhir and /ingest request records an AuditEvent when given. */
+  auditor?: Auditor;
 }
 
 /** Ingest writes with the gateway's authority, so the token must allow c and u on every type it may write. */
@@ -60,7 +64,7 @@ function ingestScopes(types: readonly string[]): RequestHandler {
  * each middleware here runs on every request.
  */
 export function createApp(deps: AppDeps): Express {
-  const { ctx, metadata, maxBodyBytes, maxBundleEntries, log, hl7v2Handler, auth } = deps;
+  const { ctx, metadata, maxBodyBytes, maxBundleEntries, log, hl7v2Handler, auth, auditor } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // versions carry their own ETag (R4 http.html#versioning)
@@ -88,6 +92,11 @@ export function createApp(deps: AppDeps): Express {
       res.status(503).json({ status: 'store unreachable' });
     }
   });
+  if (auditor) {
+    // before authentication, so a refused request is recorded with the context it would have had
+    app.use('/fhir', auditRequests(ctx, auditor));
+    app.use('/ingest', auditRequests(ctx, auditor));
+  }
   const extra = deps.exportJobs ? [exportRoutes(deps.exportJobs, { maxBodyBytes })] : [];
   app.use('/fhir', fhirRoutes(ctx, metadata, { maxBodyBytes, maxBundleEntries }, auth.requireToken, extra));
   if (hl7v2Handler) {
@@ -99,6 +108,6 @@ export function createApp(deps: AppDeps): Express {
     );
   }
   app.use(unknownRoute);
-  app.use(errorHandler());
+  app.use(errorHandler(auditor));
   return app;
 }

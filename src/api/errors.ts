@@ -10,7 +10,9 @@ import {
   outcome,
 } from '../errors.js';
 import { challengeText } from '../auth/bearer.js';
+import type { Auditor } from '../audit/access-audit.js';
 import { StoreUnavailableError } from '../store/store.js';
+import { auditFailure } from './audit-access.js';
 
 /** What body-parser attaches to the errors it raises. */
 interface HttpParserError {
@@ -50,13 +52,39 @@ export function toFhirError(error: unknown, req: Request): FhirError {
   return internal(req.id);
 }
 
-/** The last middleware: every failure leaves as an OperationOutcome, never a stack trace. */
-export function errorHandler() {
-  return function fhirErrorHandler(error: unknown, req: Request, res: Response, _next: NextFunction): void {
+/**
+ * The last middleware: every failure leaves as an OperationOutcome, never a stack trace. With an
+ * auditor, the failure is recorded in the audit trail before the answer goes out.
+ */
+export function errorHandler(auditor?: Auditor) {
+  return async function fhirErrorHandler(
+    error: unknown,
+    req: Request,
+    res: Response,
+    _next: NextFunction,
+  ): Promise<void> {
     const fhirError = toFhirError(error, req);
     if (res.headersSent) {
       res.destroy();
       return;
+    }
+    if (auditor) {
+      const first = fhirError.outcome.issue[0];
+      try {
+        await auditFailure(
+          auditor,
+          req,
+          res,
+          fhirError.status,
+          first?.diagnostics ?? first?.code ?? 'failed',
+        );
+      } catch (auditError) {
+        // the answer is a failure either way; the client may retry once the store is back
+        req.log.error('audit.record_failed', {
+          error: auditError instanceof Error ? auditError.name : typeof auditError,
+          message: auditError instanceof Error ? auditError.message : undefined,
+        });
+      }
     }
     if (fhirError.status === 503) res.setHeader('Retry-After', '5');
     if (fhirError.status === 403) {

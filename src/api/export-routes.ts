@@ -20,6 +20,20 @@ import { sendJson, sendOutcome } from './respond.js';
 const ctxOf = (res: Response): ServiceContext => res.locals.ctx as ServiceContext;
 const accessOf = (res: Response): Access => ctxOf(res).access as Access;
 
+/** Records an export access (kick-off, status, cancel, download) durably before it is answered. */
+async function audited(res: Response, status: number, what: string, resource?: string): Promise<void> {
+  const audit = ctxOf(res).audit;
+  if (!audit) return;
+  await audit.record([
+    audit.event({
+      interaction: 'operation',
+      status,
+      outcomeText: what,
+      ...(resource !== undefined ? { resource } : {}),
+    }),
+  ]);
+}
+
 /** The job, when it exists and belongs to the requesting client; 404 otherwise (not revealing others'). */
 async function ownJob(jobs: ExportJobs, req: Request, res: Response): Promise<ExportJob> {
   const job = await jobs.read(String(req.params.job));
@@ -70,6 +84,7 @@ export function exportRoutes(jobs: ExportJobs, limits: { maxBodyBytes: number })
           outcome([{ severity: 'error', code: 'throttled', diagnostics: error.message }]),
         );
       }
+      await audited(res, 202, `$export kick-off: job ${job.id}, ${spec.types.length} types`);
       res.setHeader('Content-Location', `${ctx.baseUrl}/$export-status/${job.id}`);
       sendOutcome(
         req,
@@ -127,6 +142,7 @@ export function exportRoutes(jobs: ExportJobs, limits: { maxBodyBytes: number })
     .delete(async (req, res) => {
       const job = await ownJob(jobs, req, res);
       await jobs.cancel(job);
+      await audited(res, 202, `$export cancelled: job ${job.id}`);
       sendOutcome(req, res, 202, informational(`Export ${job.id} cancelled; its files are removed`));
     })
     .all(rejectMethod(['GET', 'DELETE']));
@@ -143,6 +159,7 @@ export function exportRoutes(jobs: ExportJobs, limits: { maxBodyBytes: number })
       ];
       const path = join(jobs.folder(job.id), name);
       if (!files.some((f) => f.name === name) || !existsSync(path)) throw notFound('No such export file');
+      await audited(res, 200, `$export file download: job ${job.id}, ${name}`);
       res.setHeader('Content-Type', 'application/fhir+ndjson');
       res.setHeader('Cache-Control', 'private, no-store');
       const gzip = /\bgzip\b/.test(req.get('accept-encoding') ?? '') && req.get('range') === undefined;

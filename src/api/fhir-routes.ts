@@ -21,6 +21,7 @@ import { searchResources } from '../service/search.js';
 import { updateResource } from '../service/update.js';
 import { validateOperation } from '../service/validate-operation.js';
 import type { CapabilityStatement } from 'fhir/r4.js';
+import { contextOf } from './audit-access.js';
 import { fhirJsonTypes, jsonBody, jsonPatchTypes } from './body.js';
 import { rejectMethod } from './errors.js';
 import { assertContentType } from './negotiate.js';
@@ -124,7 +125,10 @@ export function fhirRoutes(
 
   // everything below needs an access token; the service asks its Access before each step
   router.use(requireToken, (_req, res, next) => {
-    const requestCtx: ServiceContext = { ...ctx, access: new Access(res.locals.principal as Principal) };
+    const requestCtx: ServiceContext = {
+      ...contextOf(res, ctx),
+      access: new Access(res.locals.principal as Principal),
+    };
     res.locals.ctx = requestCtx;
     next();
   });

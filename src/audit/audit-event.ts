@@ -55,6 +55,11 @@ export interface AuditAgent {
 
 export interface AuditFacts {
   interaction: Interaction;
+  /**
+   * What kind of event: a RESTful access (the default), or an access token issued or refused
+   * (DICOM 110114 User Authentication, subtype 110122 Login, as BALP's security events).
+   */
+  category?: 'rest' | 'token';
   /** HTTP-like status of the outcome: < 400 success, 4xx minor failure, 5xx serious failure. */
   status: number;
   /** Why it failed, for the record (never patient data). */
@@ -79,6 +84,8 @@ const system = {
   sourceType: 'http://terminology.hl7.org/CodeSystem/security-source-type',
   participation: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType',
   clients: 'urn:ferry:client',
+  sources: 'urn:ferry:source',
+  dicom: 'http://dicom.nema.org/resources/ontology/DCM',
 };
 
 /** R4 AuditEvent.outcome: 0 success, 4 minor failure, 8 serious failure, 12 major failure. */
@@ -117,9 +124,17 @@ export function buildAuditEvent(facts: AuditFacts): AuditEvent {
     resourceType: 'AuditEvent',
     id: newId(),
     meta: { versionId: '1', lastUpdated: recorded },
-    type: { system: system.type, code: 'rest', display: 'RESTful Operation' },
-    subtype: [{ system: system.interaction, code: facts.interaction }],
-    action: actions[facts.interaction],
+    ...(facts.category === 'token'
+      ? {
+          type: { system: system.dicom, code: '110114', display: 'User Authentication' },
+          subtype: [{ system: system.dicom, code: '110122', display: 'Login' }],
+          action: 'E' as const,
+        }
+      : {
+          type: { system: system.type, code: 'rest', display: 'RESTful Operation' },
+          subtype: [{ system: system.interaction, code: facts.interaction }],
+          action: actions[facts.interaction],
+        }),
     recorded,
     outcome: outcomeOf(facts.status),
     agent: [
@@ -141,7 +156,11 @@ export function buildAuditEvent(facts: AuditFacts): AuditEvent {
     ],
     source: {
       site: facts.source.site,
-      observer: { display: facts.source.name },
+      // an identifier, so that the `source` search parameter finds it (`source:identifier=`)
+      observer: {
+        identifier: { system: system.sources, value: facts.source.name },
+        display: facts.source.name,
+      },
       type: [{ system: system.sourceType, code: '4', display: 'Application Server' }],
     },
   };

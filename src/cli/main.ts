@@ -4,6 +4,8 @@ import { parseArgs } from 'node:util';
 import { BackupError } from '../backup/format.js';
 import { RestoreIncompleteError, restoreBackup } from '../backup/restore-backup.js';
 import { writeBackup } from '../backup/write-backup.js';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { exportAudit } from '../audit/export-audit.js';
 import { ConfigError, loadConfig, parseBackupKey, settings, type SettingName } from '../config.js';
 import { createLogger } from '../log.js';
 import { openStore, startGateway } from '../main.js';
@@ -33,6 +35,7 @@ Commands:
   export       --out DIR [--type A,B] [--since T]: bulk export to NDJSON files
   backup       --out DIR: a full backup of the store, while the gateway runs
   restore      DIR [--force]: restore a backup into an empty store
+  audit export [--since T] [--out FILE]: the audit trail as NDJSON in chain order (stdout by default)
 ${authUsage}
 Run "ferry <command> --help" for the options of a command.
 `;
@@ -136,10 +139,47 @@ async function reindexCommand(args: string[]): Promise<void> {
   }
 }
 
+/** `ferry audit export [--since T] [--out FILE]`: NDJSON in chain order, for a SIEM. */
+async function auditExportCommand(args: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: { since: { type: 'string' }, out: { type: 'string' } } });
+  } catch (error) {
+    fail((error as Error).message, 2);
+  }
+  const { since, out } = parsed.values;
+  const sinceDate = since === undefined ? undefined : new Date(since);
+  if (sinceDate && (!/^\d{4}-\d{2}-\d{2}/.test(since ?? '') || Number.isNaN(sinceDate.getTime())))
+    fail(`--since '${since ?? ''}' is not a date or instant such as 2026-01-31T12:00:00Z`, 2);
+  const config = configFromEnv();
+  const store = openStore(config);
+  const sink = out === undefined ? process.stdout : createWriteStream(out);
+  const write = (line: string): Promise<void> | void => {
+    if (sink.write(line)) return;
+    return new Promise((resolve) => sink.once('drain', () => resolve()));
+  };
+  try {
+    const n = await exportAudit(store, sinceDate ? { since: sinceDate } : {}, write);
+    if (sink !== process.stdout) {
+      await new Promise<void>((resolve, reject) =>
+        (sink as WriteStream).end((e?: Error | null) => (e ? reject(e) : resolve())),
+      );
+    }
+    process.stderr.write(`exported ${n} audit records${out === undefined ? '' : ` to ${out}`}\n`);
+  } finally {
+    await store.close();
+  }
+}
+
 /** `ferry audit verify`: exit 0 with the head of an intact chain, 1 naming the first break. */
 async function auditCommand(args: string[]): Promise<void> {
   const [sub, ...rest] = args;
-  if (sub !== 'verify' || rest.length > 0) fail('usage: ferry audit verify', 2);
+  if (sub === 'export') {
+    await auditExportCommand(rest);
+    return;
+  }
+  if (sub !== 'verify' || rest.length > 0)
+    fail('usage: ferry audit verify | ferry audit export [--since T] [--out FILE]', 2);
   const config = configFromEnv();
   const store = openStore(config);
   let report;

@@ -2,7 +2,9 @@ import type { Bundle, BundleEntry } from 'fhir/r4.js';
 import { badRequest, FhirError, tooLarge } from '../errors.js';
 import { StoreUnavailableError } from '../store/store.js';
 import { errorEntry, executeEntry, statusText, type ReturnPreference } from './bundle-entry.js';
-import { parseEntry, type ParsedEntry } from './bundle-request.js';
+import { parseEntry, type EntryRequest, type ParsedEntry } from './bundle-request.js';
+import type { Interaction } from '../audit/audit-event.js';
+import { recordAccess } from './audit-trail.js';
 import type { ServiceContext } from './context.js';
 import { entryError, processTransaction } from './transaction.js';
 
@@ -52,6 +54,32 @@ export async function processBundle(
   return processTransaction(ctx, parsed, options.prefer);
 }
 
+/** The interaction a Bundle entry's request is (R4 restful-interaction). */
+function interactionOf(request: EntryRequest): Interaction {
+  switch (request.kind) {
+    case 'search':
+      return request.type === undefined ? 'search-system' : 'search-type';
+    case 'history':
+      return request.id !== undefined
+        ? 'history-instance'
+        : request.type !== undefined
+          ? 'history-type'
+          : 'history-system';
+    case 'conditional-update':
+      return 'update';
+    case 'conditional-patch':
+      return 'patch';
+    case 'conditional-delete':
+      return 'delete';
+    default:
+      return request.kind;
+  }
+}
+
+/** The first issue's text, for the record. */
+export const outcomeText = (error: FhirError): string =>
+  (error.outcome.issue[0]?.diagnostics ?? error.outcome.issue[0]?.code ?? 'failed').slice(0, 200);
+
 /**
  * R4 http.html#brules: each entry on its own, in order; a failure becomes that entry's response
  * and does not affect the others. A store outage fails the whole request (nothing could succeed).
@@ -71,6 +99,16 @@ async function processBatch(
       responses.push(response);
     } catch (error) {
       if (error instanceof StoreUnavailableError) throw error;
+      // a failed entry is an access too: recorded as the interaction it attempted
+      const status = error instanceof FhirError ? error.status : 500;
+      await recordAccess(ctx, {
+        interaction: parsed ? interactionOf(parsed.request) : 'batch',
+        status,
+        ...(error instanceof FhirError ? { outcomeText: outcomeText(error) } : {}),
+        ...(parsed && 'id' in parsed.request && parsed.request.id !== undefined
+          ? { resource: `${parsed.request.type}/${parsed.request.id}` }
+          : {}),
+      });
       if (error instanceof FhirError) {
         responses.push(errorEntry(error));
         continue;
@@ -93,5 +131,6 @@ async function processBatch(
       });
     }
   }
+  await recordAccess(ctx, { interaction: 'batch', status: 200 });
   return { resourceType: 'Bundle', type: 'batch-response', entry: responses };
 }

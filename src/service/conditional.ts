@@ -3,6 +3,7 @@ import { badRequest, FhirError, outcome, preconditionFailed } from '../errors.js
 import { newId } from '../fhir/ids.js';
 import { RecordExistsError, type RecordWrite, type StoredVersion } from '../store/store.js';
 import { expandModifiers } from './expand-modifiers.js';
+import { auditEvents, recordAccess, versionFacts } from './audit-trail.js';
 import type { ServiceContext } from './context.js';
 import { assertBodyType, assertWritableType } from './guards.js';
 import { patchResource } from './patch.js';
@@ -124,7 +125,10 @@ export async function conditionalCreate(
   assertBodyType(body, type);
   for (let attempt = 0; attempt < 5; attempt++) {
     const claim = await claimConditionalCreate(ctx, type, criteria);
-    if (claim.existing) return existing(claim.existing);
+    if (claim.existing) {
+      await recordAccess(ctx, versionFacts('create', claim.existing, 200));
+      return existing(claim.existing);
+    }
     const resource: Resource = { ...body, id: claim.id };
     const { write, result } = prepareVersion(
       ctx,
@@ -136,7 +140,8 @@ export async function conditionalCreate(
       options.validation,
     );
     try {
-      await commit(ctx, write ? [write] : [], false, [claim.record]);
+      const audit = auditEvents(ctx, [versionFacts('create', result.version, 201)]);
+      await commit(ctx, write ? [write] : [], false, [claim.record], audit);
       return result;
     } catch (error) {
       if (!(error instanceof RecordExistsError)) throw error;
@@ -244,7 +249,12 @@ export async function conditionalDelete(
     const found = await conditionalDeleteTargets(ctx, type, criteria);
     const now = ctx.now().toISOString();
     const writes = found.map((current) => versionWrite(ctx, type, current.id, current, now));
-    if (writes.length > 0) await commit(ctx, writes, false);
+    if (writes.length === 0) {
+      await recordAccess(ctx, { interaction: 'delete', status: 200, resource: type });
+      return writes;
+    }
+    const facts = writes.map((w, n) => versionFacts('delete', w, 200, found[n]));
+    await commit(ctx, writes, false, [], auditEvents(ctx, facts));
     return writes;
   });
 }

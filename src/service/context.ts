@@ -1,4 +1,5 @@
 import type { Access } from '../auth/access.js';
+import type { AccessAudit } from '../audit/access-audit.js';
 import type { Logger } from '../log.js';
 import type { ResourceStore } from '../store/store.js';
 import type { ValidationPolicy } from '../validation/validate.js';
@@ -17,4 +18,9 @@ export interface ServiceContext {
    * callers that act with the gateway's own authority (the CLI, ingest after its own check).
    */
   access?: Access;
+  /**
+   * The audit trail of the caller: every interaction records its AuditEvent here (a write's in
+   * the write's own transaction). Absent for Ferry's own internal work (reindex, tests).
+   */
+  audit?: AccessAudit;
 }

@@ -1,4 +1,5 @@
 import { newId } from '../fhir/ids.js';
+import { auditEvents, versionFacts } from './audit-trail.js';
 import type { ServiceContext } from './context.js';
 import { assertBodyType, assertWritableType } from './guards.js';
 import { commit, prepareVersion, type WriteResult } from './write-path.js';
@@ -28,6 +29,6 @@ export async function createResource(
     ctx.now().toISOString(),
     options.validation,
   );
-  if (write) await commit(ctx, [write], false);
+  if (write) await commit(ctx, [write], false, [], auditEvents(ctx, [versionFacts('create', write, 201)]));
   return result;
 }

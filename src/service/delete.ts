@@ -1,3 +1,4 @@
+import { auditEvents, recordAccess, versionFacts } from './audit-trail.js';
 import type { ServiceContext } from './context.js';
 import { assertId, assertWritableType } from './guards.js';
 import { checkIfMatch, type WriteOptions } from './update.js';
@@ -18,9 +19,13 @@ export async function deleteResource(
   return withRetry(async () => {
     const current = await ctx.store.readCurrent(type, id);
     checkIfMatch(current, options.ifMatch);
-    if (!current || current.deleted) return undefined;
+    if (!current || current.deleted) {
+      await recordAccess(ctx, { interaction: 'delete', status: 200, resource: `${type}/${id}` });
+      return undefined;
+    }
     const write = versionWrite(ctx, type, id, current, ctx.now().toISOString());
-    await commit(ctx, [write], options.ifMatch !== undefined);
+    const audit = auditEvents(ctx, [versionFacts('delete', write, 200, current)]);
+    await commit(ctx, [write], options.ifMatch !== undefined, [], audit);
     return { version: write, created: false };
   });
 }

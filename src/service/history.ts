@@ -4,6 +4,7 @@ import { etag } from '../fhir/ids.js';
 import type { HistoryQuery, StoredVersion } from '../store/store.js';
 import { forbidden } from '../auth/access.js';
 import { checkReadVersion } from './authorize.js';
+import { recordAccess } from './audit-trail.js';
 import type { ServiceContext } from './context.js';
 import { assertId, assertResourceType } from './guards.js';
 
@@ -96,7 +97,22 @@ export async function history(
   if (scope.id !== undefined) assertId(scope.id, scope.type ?? 'Resource');
   const query: HistoryQuery = { ...parseHistoryParams(params), ...scope };
   await checkHistory(ctx, scope);
+  // as in search: the audit trail's own records appear when AuditEvent is named, not system-wide
+  if (scope.type === undefined) query.excludeTypes = ['AuditEvent'];
   const page = await ctx.store.history(query);
+  await recordAccess(ctx, {
+    interaction:
+      scope.id !== undefined
+        ? 'history-instance'
+        : scope.type !== undefined
+          ? 'history-type'
+          : 'history-system',
+    status: 200,
+    ...(scope.type !== undefined
+      ? { resource: [scope.type, scope.id].filter((p) => p !== undefined).join('/') }
+      : {}),
+    ...(scope.type === 'Patient' && scope.id !== undefined ? { patient: `Patient/${scope.id}` } : {}),
+  });
   const path = [scope.type, scope.id, '_history'].filter((p) => p !== undefined).join('/');
   const link = (cursor?: string): string => {
     const search = new URLSearchParams();

@@ -93,5 +93,5 @@ export async function patchResource(
 ): Promise<WriteResult> {
   assertWritableType(type);
   assertId(id, type);
-  return putVersion(ctx, type, id, patchTransform(type, id, body), options);
+  return putVersion(ctx, type, id, patchTransform(type, id, body), options, 'patch');
 }

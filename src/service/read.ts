@@ -1,6 +1,7 @@
 import { gone, notFound } from '../errors.js';
 import type { StoredVersion } from '../store/store.js';
 import { checkReadType, checkReadVersion } from './authorize.js';
+import { recordAccess, versionFacts } from './audit-trail.js';
 import type { ServiceContext } from './context.js';
 import { assertId, assertResourceType } from './guards.js';
 
@@ -13,6 +14,7 @@ export async function readResource(ctx: ServiceContext, type: string, id: string
   if (!current) throw notFound(`${type}/${id} is not known`);
   checkReadVersion(ctx, type, id, current);
   if (current.deleted) throw gone(`${type}/${id} was deleted (version ${current.versionId})`);
+  await recordAccess(ctx, versionFacts('read', current, 200));
   return current;
 }
 
@@ -31,5 +33,6 @@ export async function vreadResource(
   if (!version) throw notFound(`${type}/${id} has no version '${versionId.slice(0, 20)}'`);
   checkReadVersion(ctx, type, id, version);
   if (version.deleted) throw gone(`${type}/${id} version ${versionId} is a deletion`);
+  await recordAccess(ctx, versionFacts('vread', version, 200));
   return version;
 }

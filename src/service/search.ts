@@ -1,4 +1,5 @@
 import type { Bundle, BundleEntry, FhirResource, OperationOutcome } from 'fhir/r4.js';
+import type { AccessFacts } from '../audit/access-audit.js';
 import { badRequest, informational, notFound } from '../errors.js';
 import { compartmentParams, knownCompartments } from '../fhir/compartments.js';
 import { subsetResource, type SummaryMode } from '../fhir/subset.js';
@@ -10,6 +11,7 @@ import type { QueryFilter, SearchParamType } from '../search/types.js';
 import type { StoredVersion } from '../store/store.js';
 import { forbidden, type SearchNarrowing } from '../auth/access.js';
 import { expandModifiers } from './expand-modifiers.js';
+import { recordAccess } from './audit-trail.js';
 import type { ServiceContext } from './context.js';
 import { assertId, assertResourceType } from './guards.js';
 
@@ -140,6 +142,32 @@ function checkSystemSearch(ctx: ServiceContext, types: string[]): void {
 }
 
 /**
+ * The audit record of a search (BALP Query): the query as given, and the patient when the search
+ * is confined to one (a Patient compartment, or a `patient`/`subject` parameter naming a Patient).
+ */
+function searchFacts(request: SearchRequest): AccessFacts {
+  const query = new URLSearchParams(request.params).toString();
+  const path = [request.compartment?.type, request.compartment?.id, request.type].filter(
+    (p) => p !== undefined,
+  );
+  let patient: string | undefined;
+  if (request.compartment?.type === 'Patient') patient = `Patient/${request.compartment.id}`;
+  for (const [name, value] of request.params) {
+    if (patient !== undefined) break;
+    if (!['patient', 'subject', 'patient:Patient', 'subject:Patient'].includes(name)) continue;
+    const m = /^(?:.*\/)?Patient\/([A-Za-z0-9.-]{1,64})$/.exec(value);
+    if (m) patient = `Patient/${m[1]}`;
+    else if (name.startsWith('patient') && /^[A-Za-z0-9.-]{1,64}$/.test(value)) patient = `Patient/${value}`;
+  }
+  return {
+    interaction: request.type === undefined ? 'search-system' : 'search-type',
+    status: 200,
+    query: `${path.join('/')}${query ? `?${query}` : ''}`,
+    ...(patient !== undefined ? { patient } : {}),
+  };
+}
+
+/**
  * R4 search.html: parses the request into a SearchQuery, runs it on the store's index and
  * answers a searchset Bundle with self/first/next links (keyset cursors) and, when parameters
  * were ignored, an OperationOutcome entry saying which and why.
@@ -151,6 +179,10 @@ export async function searchResources(ctx: ServiceContext, request: SearchReques
   const parsed = parseFor(ctx, request.type, params, request.strict);
   const query = parsed.query;
   if (request.type === undefined) checkSystemSearch(ctx, query.types);
+  // The audit trail is searched only by name (`/AuditEvent`, `_type=AuditEvent`): a system-level
+  // search for "everything" is about the data, and would otherwise mostly list its own records.
+  if (request.type === undefined && !request.params.some(([name]) => name === '_type'))
+    query.types = query.types.filter((t) => t !== 'AuditEvent');
   query.filters = await expandModifiers(ctx, query.types, query.filters);
   if (request.compartment) query.filters.push(compartmentFilter(request.compartment, request.type));
   if (narrowing?.patient !== undefined) {
@@ -186,6 +218,7 @@ export async function searchResources(ctx: ServiceContext, request: SearchReques
       ...page.included.map((v) => entryOf(ctx, v, 'include', parsed.summary, parsed.elements)),
     ],
   };
+  await recordAccess(ctx, searchFacts(request));
   if (page.total !== undefined) bundle.total = page.total;
   if (bundle.entry?.length === 0) delete bundle.entry; // R4 json.html: no empty arrays
   if (page.next !== undefined) bundle.link?.push({ relation: 'next', url: link(page.next) });

@@ -4,6 +4,7 @@ import { newId } from '../fhir/ids.js';
 import {
   RecordExistsError,
   StoreConflictError,
+  type AuditAppend,
   type RecordWrite,
   type StoredVersion,
   type VersionWrite,
@@ -18,6 +19,8 @@ import {
   conditionalUpdateTarget,
   conditionKey,
 } from './conditional.js';
+import type { AccessFacts } from '../audit/access-audit.js';
+import { auditEvents, versionFacts } from './audit-trail.js';
 import type { ServiceContext } from './context.js';
 import { assertBodyType, assertId, assertResourceType, assertWritableType } from './guards.js';
 import { patchTransform } from './patch.js';
@@ -94,10 +97,26 @@ function resourceTypeOf(request: EntryRequest): string | undefined {
 
 /** One planning and commit attempt; throws StoreConflictError/RecordExistsError to be retried. */
 async function attempt(
-  ctx: ServiceContext,
+  outer: ServiceContext,
   entries: ParsedEntry[],
   prefer: ReturnPreference,
 ): Promise<Bundle> {
+  // The audit records of every entry and of the Bundle go into the transaction's own commit:
+  // the reads' (which would otherwise be recorded on their own) are collected here.
+  const readEvents: AuditAppend[] = [];
+  const ctx: ServiceContext = outer.audit
+    ? {
+        ...outer,
+        audit: {
+          event: outer.audit.event.bind(outer.audit),
+          record: (events) => {
+            readEvents.push(...events);
+            return Promise.resolve();
+          },
+        },
+      }
+    : outer;
+  const facts: AccessFacts[] = [];
   const ordered = [...entries].sort((a, b) => rank[a.method] - rank[b.method] || a.n - b.n);
   const plans = new Map<number, Plan>();
   const touched = new Map<string, number>();
@@ -238,8 +257,12 @@ async function attempt(
           for (const id of plan.ids) {
             const current = await ctx.store.readCurrent(plan.type, id);
             checkIfMatch(current, plan.ifMatch);
-            if (!current || current.deleted) continue;
+            if (!current || current.deleted) {
+              facts.push({ interaction: 'delete', status: 204, resource: `${plan.type}/${id}` });
+              continue;
+            }
             const write = versionWrite(ctx, plan.type, id, current, now);
+            facts.push(versionFacts('delete', write, 200, current));
             versions.push(write);
             written.set(`${plan.type}/${id}`, write);
             deleted++;
@@ -254,27 +277,38 @@ async function attempt(
           };
         }
         case 'create': {
-          if (plan.existing)
+          if (plan.existing) {
+            facts.push(versionFacts('create', plan.existing, 200));
             return versionEntry(plan.existing, 200, prefer, 'An existing resource matches ifNoneExist');
+          }
           const resource = { ...(plan.resource as Resource), id: plan.id };
-          return keep(prepareVersion(ctx, plan.type, plan.id, undefined, resource, now), plan.record);
+          return keep(
+            'create',
+            prepareVersion(ctx, plan.type, plan.id, undefined, resource, now),
+            plan.record,
+          );
         }
         case 'update': {
           const current = await ctx.store.readCurrent(plan.type, plan.id);
           checkIfMatch(current, plan.ifMatch);
-          return keep(prepareVersion(ctx, plan.type, plan.id, current, plan.resource, now));
+          return keep('update', prepareVersion(ctx, plan.type, plan.id, current, plan.resource, now));
         }
         case 'patch': {
           const current = await ctx.store.readCurrent(plan.type, plan.id);
           checkIfMatch(current, plan.ifMatch);
           const patched = patchTransform(plan.type, plan.id, plan.patch)(current);
-          return keep(prepareVersion(ctx, plan.type, plan.id, current, patched, now));
+          return keep('patch', prepareVersion(ctx, plan.type, plan.id, current, patched, now));
         }
       }
     });
     results.set(entry.n, response);
   }
-  function keep(prepared: { write?: VersionWrite; result: WriteResult }, record?: RecordWrite): BundleEntry {
+  function keep(
+    interaction: 'create' | 'update' | 'patch',
+    prepared: { write?: VersionWrite; result: WriteResult },
+    record?: RecordWrite,
+  ): BundleEntry {
+    facts.push(versionFacts(interaction, prepared.result.version, prepared.result.created ? 201 : 200));
     if (prepared.write) {
       versions.push(prepared.write);
       written.set(`${prepared.write.type}/${prepared.write.id}`, prepared.write);
@@ -301,7 +335,8 @@ async function attempt(
     results.set(entry.n, response);
   }
 
-  await commit(ctx, versions, false, records);
+  facts.push({ interaction: 'transaction', status: 200 });
+  await commit(ctx, versions, false, records, [...readEvents, ...auditEvents(ctx, facts)]);
   return {
     resourceType: 'Bundle',
     type: 'transaction-response',

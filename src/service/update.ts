@@ -2,6 +2,7 @@ import type { Resource } from 'fhir/r4.js';
 import { badRequest, preconditionFailed } from '../errors.js';
 import type { StoredVersion } from '../store/store.js';
 import type { ValidationLevel } from '../validation/validate.js';
+import { auditEvents, recordAccess, versionFacts } from './audit-trail.js';
 import type { ServiceContext } from './context.js';
 import { assertBodyType, assertId, assertWritableType } from './guards.js';
 import { commit, prepareVersion, withRetry, type WriteResult } from './write-path.js';
@@ -26,6 +27,7 @@ export function checkIfMatch(current: StoredVersion | undefined, ifMatch: number
 /**
  * Writes `resource` as the next version of type/id, or as its first (update-as-create, R4
  * http.html#upsert). Content equal to the current version writes nothing and returns it.
+ * `interaction` names the access in the audit trail.
  */
 export async function putVersion(
   ctx: ServiceContext,
@@ -33,6 +35,7 @@ export async function putVersion(
   id: string,
   next: (current: StoredVersion | undefined) => Resource,
   options: WriteOptions,
+  interaction: 'update' | 'patch' = 'update',
 ): Promise<WriteResult> {
   return withRetry(async () => {
     const current = await ctx.store.readCurrent(type, id);
@@ -46,8 +49,12 @@ export async function putVersion(
       ctx.now().toISOString(),
       options.validation,
     );
-    if (prepared.write) await commit(ctx, [prepared.write], options.ifMatch !== undefined);
-    return prepared.result;
+    const { result } = prepared;
+    const facts = versionFacts(interaction, result.version, result.created ? 201 : 200);
+    if (prepared.write)
+      await commit(ctx, [prepared.write], options.ifMatch !== undefined, [], auditEvents(ctx, [facts]));
+    else await recordAccess(ctx, facts);
+    return result;
   });
 }
 

@@ -3,6 +3,7 @@ import type { OperationOutcome, Parameters, Resource } from 'fhir/r4.js';
 import { badRequest, gone, notFound, outcome, type Issue } from '../errors.js';
 import { compiledStructure } from '../validation/compile-structure.js';
 import { validate } from '../validation/validate.js';
+import { recordAccess } from './audit-trail.js';
 import type { ServiceContext } from './context.js';
 import { assertBodyType, assertId, assertResourceType } from './guards.js';
 
@@ -60,6 +61,16 @@ export async function validateOperation(
   ctx: ServiceContext,
   request: ValidateRequest,
 ): Promise<OperationOutcome> {
+  const answer = await validateResource(ctx, request);
+  await recordAccess(ctx, {
+    interaction: 'operation',
+    status: 200,
+    ...(request.id !== undefined ? { resource: `${request.type}/${request.id}` } : {}),
+  });
+  return answer;
+}
+
+async function validateResource(ctx: ServiceContext, request: ValidateRequest): Promise<OperationOutcome> {
   const { type, id } = request;
   assertResourceType(type);
   if (id !== undefined) assertId(id, type);

@@ -2,6 +2,7 @@ import type { Resource } from 'fhir/r4.js';
 import { invalid, preconditionFailed, conflict } from '../errors.js';
 import {
   StoreConflictError,
+  type AuditAppend,
   type RecordWrite,
   type StoredVersion,
   type VersionWrite,
@@ -137,17 +138,21 @@ export function sameContent(current: StoredVersion, next: Resource): boolean {
 }
 
 /**
- * Commits versions; a version conflict becomes 412 when the client named the version it
- * expected (If-Match), and is otherwise rethrown for the caller to retry.
+ * Commits versions, with the AuditEvents of the access in the same atomic write; a version
+ * conflict becomes 412 when the client named the version it expected (If-Match), and is
+ * otherwise rethrown for the caller to retry.
  */
 export async function commit(
   ctx: ServiceContext,
   writes: VersionWrite[],
   clientExpected: boolean,
   records: RecordWrite[] = [],
+  audit: AuditAppend[] = [],
 ): Promise<void> {
   try {
-    await ctx.store.write({ versions: writes, records });
+    await ctx.store.write(
+      audit.length > 0 ? { versions: writes, records, audit } : { versions: writes, records },
+    );
   } catch (error) {
     if (error instanceof StoreConflictError && clientExpected) {
       throw preconditionFailed(`Version conflict: ${error.message}`);

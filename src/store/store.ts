@@ -154,6 +154,8 @@ export interface HistoryQuery {
   /** Opaque paging cursor returned as `next` by the previous page. */
   cursor?: string;
   count: number;
+  /** Types left out of a system-level history (Ferry leaves out its audit trail). */
+  excludeTypes?: string[];
 }
 
 export interface HistoryPage {

@@ -368,6 +368,10 @@ export class SqliteStore implements ResourceStore {
         where.push('id = ?');
         params.push(query.id);
       }
+      if (query.excludeTypes?.length) {
+        where.push(`type NOT IN (${query.excludeTypes.map(() => '?').join(', ')})`);
+        params.push(...query.excludeTypes);
+      }
       if (query.since !== undefined) {
         where.push('last_updated_ms >= ?');
         params.push(Date.parse(query.since));

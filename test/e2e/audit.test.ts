@@ -1,0 +1,348 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AuditEvent, Bundle, Patient } from 'fhir/r4.js';
+import { startServer, type RunningServer } from './harness.js';
+
+const bin = fileURLToPath(new URL('../../bin/ferry.js', import.meta.url));
+
+const patient: Patient = { resourceType: 'Patient', name: [{ family: 'Audit', given: ['Ann'] }] };
+
+/** The AuditEvents a search finds, newest last (chain order). */
+async function events(server: RunningServer, query: string): Promise<AuditEvent[]> {
+  const res = await server.fhir(`/AuditEvent?${query}&_count=1000`);
+  assert.equal(res.status, 200);
+  const bundle = (await res.json()) as Bundle;
+  const found = (bundle.entry ?? [])
+    .map((e) => e.resource)
+    .filter((r): r is AuditEvent => r?.resourceType === 'AuditEvent');
+  return found.sort((a, b) => sequence(a) - sequence(b));
+}
+
+/** A stored AuditEvent's place in the hash chain. */
+const sequence = (e: AuditEvent | undefined): number =>
+  e?.extension?.[0]?.extension?.find((x) => x.url === 'sequence')?.valueDecimal ?? 0;
+
+const subtype = (e: AuditEvent | undefined): string | undefined => e?.subtype?.[0]?.code;
+const references = (e: AuditEvent | undefined): (string | undefined)[] =>
+  (e?.entity ?? []).map((x) => x.what?.reference);
+
+async function create(server: RunningServer, resource: object): Promise<{ id: string }> {
+  const res = await server.fhir(`/${(resource as { resourceType: string }).resourceType}`, {
+    method: 'POST',
+    json: resource,
+  });
+  assert.equal(res.status, 201);
+  return (await res.json()) as { id: string };
+}
+
+function ferry(
+  dataDir: string,
+  ...args: string[]
+): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, [bin, ...args], {
+    env: { PATH: process.env.PATH ?? '', FERRY_DATA_DIR: dataDir },
+    encoding: 'utf8',
+  });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+describe('the audit trail records every access', function () {
+  let server: RunningServer;
+  let pid: string;
+  before(async () => {
+    server = await startServer({ FERRY_AUDIT_SOURCE: 'ferry-e2e' });
+    pid = (await create(server, patient)).id;
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('records a create: type rest, subtype create, action C, the version, the patient, agent and source', async () => {
+    const obs = await create(server, {
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'glucose' },
+      subject: { reference: `Patient/${pid}` },
+    });
+    const found = await events(server, `entity=Observation/${obs.id}`);
+    assert.equal(found.length, 1);
+    const event = found[0];
+    assert.ok(event);
+    assert.equal(event.type.code, 'rest');
+    assert.equal(subtype(event), 'create');
+    assert.equal(event.action, 'C');
+    assert.equal(event.outcome, '0');
+    assert.deepEqual(references(event), [`Observation/${obs.id}/_history/1`, `Patient/${pid}`]);
+    const agent = event.agent[0];
+    assert.equal(agent?.requestor, true);
+    assert.equal(agent.network?.address, '127.0.0.1');
+    assert.ok(agent.who?.identifier?.value ?? agent.who?.display);
+    assert.equal(event.source.site, 'http://localhost/fhir');
+    assert.equal(event.source.observer.display, 'ferry-e2e');
+  });
+
+  it('records read, vread, update, patch, history and delete with their actions', async () => {
+    const { id } = await create(server, patient);
+    assert.equal((await server.fhir(`/Patient/${id}`)).status, 200);
+    assert.equal((await server.fhir(`/Patient/${id}/_history/1`)).status, 200);
+    const put = await server.fhir(`/Patient/${id}`, {
+      method: 'PUT',
+      json: { ...patient, id, gender: 'female' },
+    });
+    assert.equal(put.status, 200);
+    const patch = await server.fhir(`/Patient/${id}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json-patch+json' },
+      body: JSON.stringify([{ op: 'add', path: '/birthDate', value: '1970-01-01' }]),
+    });
+    assert.equal(patch.status, 200);
+    assert.equal((await server.fhir(`/Patient/${id}/_history`)).status, 200);
+    assert.equal((await server.fhir(`/Patient/${id}`, { method: 'DELETE' })).status, 200);
+    const trail = await events(server, `entity=Patient/${id}`);
+    assert.deepEqual(
+      trail.map((e) => `${subtype(e) ?? ''} ${e.action ?? ''} ${e.outcome ?? ''}`),
+      [
+        'create C 0',
+        'read R 0',
+        'vread R 0',
+        'update U 0',
+        'patch U 0',
+        'history-instance R 0',
+        'delete D 0',
+      ],
+    );
+    assert.equal(references(trail[1])[0], `Patient/${id}/_history/1`);
+    assert.equal(references(trail[3])[0], `Patient/${id}/_history/2`);
+    assert.equal(references(trail[4])[0], `Patient/${id}/_history/3`);
+    assert.equal(references(trail[6])[0], `Patient/${id}/_history/4`);
+  });
+
+  it('records a search with its query base64 and the patient it is confined to', async () => {
+    const res = await server.fhir(`/Observation?subject=Patient/${pid}&code:text=glucose`);
+    assert.equal(res.status, 200);
+    const searches = await events(server, `subtype=search-type&patient=${pid}`);
+    const last = searches.at(-1);
+    assert.equal(last?.action, 'E');
+    const query = last.entity?.find((e) => e.query !== undefined)?.query;
+    assert.equal(
+      Buffer.from(query ?? '', 'base64').toString('utf8'),
+      `Observation?subject=Patient%2F${pid}&code%3Atext=glucose`,
+    );
+    assert.ok(references(last).includes(`Patient/${pid}`));
+  });
+
+  it('records $validate, type and system history as interactions of their own', async () => {
+    const validate = await server.fhir('/Patient/$validate', { method: 'POST', json: patient });
+    assert.equal(validate.status, 200);
+    assert.equal((await server.fhir('/Patient/_history')).status, 200);
+    assert.equal((await server.fhir('/_history')).status, 200);
+    assert.ok((await events(server, 'subtype=operation')).length >= 1);
+    assert.ok((await events(server, 'subtype=history-type')).length >= 1);
+    assert.ok((await events(server, 'subtype=history-system')).length >= 1);
+  });
+
+  it('records failures as the interaction attempted, with the reason (outcome 4)', async () => {
+    assert.equal((await server.fhir('/Patient/no-such-patient')).status, 404);
+    const [read] = await events(server, 'entity=Patient/no-such-patient');
+    assert.ok(read);
+    assert.equal(subtype(read), 'read');
+    assert.equal(read.outcome, '4');
+    assert.match(read.outcomeDesc ?? '', /not known/);
+    const refused = await server.fhir(`/AuditEvent/${read.id ?? ''}`, { method: 'DELETE' });
+    assert.equal(refused.status, 405);
+    const [attempt] = await events(server, `entity=AuditEvent/${read.id ?? ''}&outcome=4`);
+    assert.equal(subtype(attempt), 'delete');
+    const bad = await server.fhir('/Observation?date=notadate');
+    assert.equal(bad.status, 400);
+    assert.ok((await events(server, 'subtype=search-type&outcome=4')).length >= 1);
+  });
+
+  it('records a transaction: one event per entry and one for the Bundle, in the same commit', async () => {
+    const before = (await events(server, 'subtype=transaction')).length;
+    const res = await server.fhir('/', {
+      method: 'POST',
+      json: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { fullUrl: 'urn:uuid:1', resource: patient, request: { method: 'POST', url: 'Patient' } },
+          {
+            resource: {
+              resourceType: 'Observation',
+              status: 'final',
+              code: { text: 'tx' },
+              subject: { reference: 'urn:uuid:1' },
+            },
+            request: { method: 'POST', url: 'Observation' },
+          },
+          { request: { method: 'GET', url: `Patient/${pid}` } },
+        ],
+      },
+    });
+    assert.equal(res.status, 200);
+    const bundle = (await res.json()) as Bundle;
+    const created = bundle.entry?.[0]?.response?.location?.replace(/\/_history\/.*/, '') ?? '';
+    const txs = await events(server, 'subtype=transaction');
+    assert.equal(txs.length, before + 1);
+    const bundleEvent = txs.at(-1);
+    const [createEvent] = await events(server, `entity=${created}`);
+    assert.equal(subtype(createEvent), 'create');
+    // one write set: the entries' events and the Bundle's are consecutive links of the chain
+    const last = sequence(bundleEvent);
+    const run = (await events(server, `date=ge${bundleEvent?.recorded.slice(0, 10) ?? ''}`)).filter(
+      (e) => sequence(e) > last - 4 && sequence(e) <= last,
+    );
+    assert.deepEqual(run.map(subtype), ['read', 'create', 'create', 'transaction']);
+    assert.ok(run.some((e) => e.id === createEvent?.id));
+  });
+
+  it('records a batch: each entry (failed ones too) and the Bundle', async () => {
+    const res = await server.fhir('/', {
+      method: 'POST',
+      json: {
+        resourceType: 'Bundle',
+        type: 'batch',
+        entry: [
+          { request: { method: 'GET', url: `Patient/${pid}` } },
+          { request: { method: 'GET', url: 'Patient/batch-missing' } },
+        ],
+      },
+    });
+    assert.equal(res.status, 200);
+    assert.equal((await events(server, 'entity=Patient/batch-missing&outcome=4')).length, 1);
+    assert.ok((await events(server, 'subtype=batch')).length >= 1);
+  });
+
+  it('answers every AuditEvent search parameter through the search engine', async () => {
+    const [first] = await events(server, `entity=Patient/${pid}`);
+    assert.ok(first);
+    const at = first.recorded;
+    const checks = [
+      `date=${at}`,
+      `date=ge${at.slice(0, 10)}`,
+      `address=127.0.0.1`,
+      `entity=Patient/${pid}`,
+      `patient=Patient/${pid}`,
+      'type=http://terminology.hl7.org/CodeSystem/audit-event-type|rest',
+      'subtype=http://hl7.org/fhir/restful-interaction|create',
+      'action=C',
+      'outcome=0',
+      'site=http://localhost/fhir',
+      'source:identifier=urn:ferry:source|ferry-e2e',
+      `_id=${first.id ?? ''}`,
+    ];
+    for (const check of checks) {
+      const found = await events(server, check);
+      assert.ok(
+        found.some((e) => e.id === first.id),
+        `${check} finds the create of Patient/${pid}`,
+      );
+    }
+    assert.equal((await events(server, `entity=Patient/${pid}&action=D`)).length, 0);
+  });
+
+  it('records one event for reading the audit trail, and nothing more (no recursion)', async () => {
+    const count = async (): Promise<number> => {
+      const res = await server.fhir('/AuditEvent?_summary=count');
+      return ((await res.json()) as Bundle).total ?? NaN;
+    };
+    const a = await count();
+    const b = await count();
+    const c = await count();
+    assert.equal(b - a, 1);
+    assert.equal(c - b, 1);
+    const searches = await events(server, 'subtype=search-type&entity-role=24');
+    assert.ok(searches.length >= 3);
+  });
+
+  it('leaves AuditEvents out of system-level search and history unless they are named', async () => {
+    const history = (await (await server.fhir('/_history?_count=1000')).json()) as Bundle;
+    assert.ok((history.entry ?? []).length > 0);
+    assert.ok(!(history.entry ?? []).some((e) => e.resource?.resourceType === 'AuditEvent'));
+    const typed = (await (await server.fhir('/?_type=AuditEvent&_count=5')).json()) as Bundle;
+    assert.equal(typed.entry?.[0]?.resource?.resourceType, 'AuditEvent');
+    const typeHistory = (await (await server.fhir('/AuditEvent/_history?_count=5')).json()) as Bundle;
+    assert.equal(typeHistory.entry?.[0]?.resource?.resourceType, 'AuditEvent');
+  });
+});
+
+describe('the audit trail survives a crash', function () {
+  this.timeout(60_000);
+  it('keeps an event for every acknowledged write after kill -9, and the chain verifies', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ferry-audit-crash-'));
+    try {
+      const server = await startServer({}, { keepDataDir: dataDir });
+      const acknowledged: string[] = [];
+      let stop = false;
+      const writer = async (): Promise<void> => {
+        while (!stop) {
+          try {
+            const res = await server.fhir('/Patient', { method: 'POST', json: patient });
+            if (res.status === 201) acknowledged.push(((await res.json()) as { id: string }).id);
+            if (acknowledged.length % 7 === 0) await server.fhir(`/Patient/${acknowledged.at(-1) ?? 'x'}`);
+          } catch {
+            return; // the server is gone
+          }
+        }
+      };
+      const writers = Array.from({ length: 16 }, () => writer());
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      server.process.kill('SIGKILL');
+      stop = true;
+      await Promise.all(writers);
+      await server.stop();
+      assert.ok(acknowledged.length > 20, `only ${acknowledged.length} writes before the kill`);
+
+      const verify = ferry(dataDir, 'audit', 'verify');
+      assert.equal(verify.status, 0, verify.stderr);
+
+      const out = join(dataDir, 'audit.ndjson');
+      const exported = ferry(dataDir, 'audit', 'export', '--out', out);
+      assert.equal(exported.status, 0, exported.stderr);
+      const lines = readFileSync(out, 'utf8').trim().split('\n');
+      const audited = new Set(
+        lines
+          .map((l) => JSON.parse(l) as AuditEvent)
+          .filter((e) => subtype(e) === 'create')
+          .map((e) => e.entity?.[0]?.what?.reference?.replace(/\/_history\/.*/, '')),
+      );
+      const missing = acknowledged.filter((id) => !audited.has(`Patient/${id}`));
+      assert.deepEqual(missing, []);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('ferry audit export', function () {
+  it('writes NDJSON in chain order, from --since on', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'ferry-audit-export-'));
+    try {
+      const server = await startServer({}, { keepDataDir: dataDir });
+      await create(server, patient);
+      const middle = new Date();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await create(server, patient);
+      await create(server, patient);
+      await server.stop();
+      const all = ferry(dataDir, 'audit', 'export');
+      assert.equal(all.status, 0, all.stderr);
+      const events = all.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as AuditEvent);
+      assert.equal(events.length, 3);
+      const sequences = events.map((e) => e.extension?.[0]?.extension?.[0]?.valueDecimal);
+      assert.deepEqual(sequences, [1, 2, 3]);
+      const since = ferry(dataDir, 'audit', 'export', '--since', middle.toISOString());
+      assert.equal(since.stdout.trim().split('\n').length, 2);
+      assert.notEqual(ferry(dataDir, 'audit', 'export', '--since', 'yesterday').status, 0);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
