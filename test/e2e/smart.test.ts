@@ -612,6 +612,51 @@ describe('SMART on FHIR authorization', function () {
     });
   });
 
+  describe('the audit trail of authorization', () => {
+    interface Event {
+      type: { code: string };
+      subtype?: { code: string }[];
+      outcome: string;
+      outcomeDesc?: string;
+      agent: { who?: { identifier?: { value?: string } } }[];
+    }
+    const trail = async (): Promise<Event[]> => {
+      const bundle = (await (await server.fhir('/AuditEvent?_count=1000&_sort=-date')).json()) as {
+        entry?: { resource: Event }[];
+      };
+      return (bundle.entry ?? []).map((e) => e.resource);
+    };
+
+    it('records every token issued and refused, and every request refused', async () => {
+      const issued = await requestToken(assertionForm(await assertion(rsKey, 'backend')));
+      assert.equal(issued.status, 200);
+      const refused = await requestToken(assertionForm(await assertion(rsKey, 'stranger')));
+      assert.equal(refused.status, 401);
+      assert.equal((await get('/Observation/o1', 'forged')).status, 401);
+      assert.equal((await get('/Patient/p1', await server.mintToken('system/Observation.rs'))).status, 403);
+      const events = await trail();
+      const tokens = events.filter((e) => e.type.code === '110114');
+      assert.ok(
+        tokens.some((e) => e.outcome === '0'),
+        'a token issued',
+      );
+      assert.ok(
+        tokens.some((e) => e.outcome === '4' && /invalid_client/.test(e.outcomeDesc ?? '')),
+        'a token refused',
+      );
+      assert.ok(
+        events.some(
+          (e) => e.outcome === '4' && /Access token refused|not a well-formed/.test(e.outcomeDesc ?? ''),
+        ),
+        'a request with a forged token refused',
+      );
+      assert.ok(
+        events.some((e) => e.outcome === '4' && /do not allow read on Patient/.test(e.outcomeDesc ?? '')),
+        'a request beyond the scopes refused',
+      );
+    });
+  });
+
   describe('the patient compartment', () => {
     let portal: string;
     before(async () => {
