@@ -30,8 +30,12 @@ export interface Config {
     /** An unknown `meta.profile` is an error instead of a warning. */
     strictProfiles: boolean;
   };
-  /** The audit trail: this instance's name in AuditEvent.source (its site is `baseUrl`). */
-  audit: { source: string };
+  /**
+   * The audit trail: this instance's name in AuditEvent.source (its site is `baseUrl`), and
+   * whether accesses are recorded at all — `off` exists to measure what the audit trail costs;
+   * a production gateway keeps it on (every access must leave a record).
+   */
+  audit: { enabled: boolean; source: string };
 }
 
 /** A configuration value that cannot be used; `message` is the one line to print. */
@@ -124,6 +128,12 @@ export const settings = [
     flag: 'profiles-strict',
     default: 'false',
     help: 'true: an unknown meta.profile is refused, not a warning',
+  },
+  {
+    env: 'FERRY_AUDIT',
+    flag: 'audit',
+    default: 'on',
+    help: 'on: every access is recorded; off is for benchmarks only, never production',
   },
   {
     env: 'FERRY_AUDIT_SOURCE',
@@ -270,6 +280,8 @@ export function loadConfig(
   if (!['true', 'false'].includes(strict))
     throw new ConfigError('FERRY_PROFILES_STRICT', `'${strict}' must be true or false`);
 
+  const audit = get('FERRY_AUDIT') ?? 'on';
+  if (!['on', 'off'].includes(audit)) throw new ConfigError('FERRY_AUDIT', `'${audit}' must be on or off`);
   const auditSource = get('FERRY_AUDIT_SOURCE') ?? hostname();
   if (!/^[\x21-\x7e][\x20-\x7e]{0,99}$/.test(auditSource))
     throw new ConfigError('FERRY_AUDIT_SOURCE', 'must be 1-100 printable characters');
@@ -292,7 +304,7 @@ export function loadConfig(
       enforce: profileMap(get('FERRY_PROFILES') ?? ''),
       strictProfiles: strict === 'true',
     },
-    audit: { source: auditSource },
+    audit: { enabled: audit === 'on', source: auditSource },
   };
   if (certFile && keyFile) config.tls = { certFile: resolve(cwd, certFile), keyFile: resolve(cwd, keyFile) };
   if (issuer && jwksUri) {

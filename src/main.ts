@@ -81,13 +81,13 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     profiles: profilesByType(),
   });
   const hl7v2Handler = deadLetterHandler(store);
-  const auditor: Auditor = {
-    store,
-    source: { site: config.baseUrl, name: config.audit.source },
-    now: () => new Date(),
-  };
+  const auditor: Auditor | undefined = config.audit.enabled
+    ? { store, source: { site: config.baseUrl, name: config.audit.source }, now: () => new Date() }
+    : undefined;
+  if (!auditor)
+    log.warn('audit.off', { action: 'FERRY_AUDIT=off records no access; never use it in production' });
   const app = createApp({
-    auditor,
+    ...(auditor ? { auditor } : {}),
     ctx,
     metadata,
     maxBodyBytes: config.maxBodyBytes,
