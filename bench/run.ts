@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { auditShares, runAuditBench, runHttpAuditBench } from './audit-bench.js';
 import { cpuProfileOptions } from './cpu-profile.js';
 import { runGeneratorBench } from './generator-bench.js';
 import { runHttpBench, warmup, type HttpRun } from './http-bench.js';
@@ -95,6 +96,28 @@ async function validationSection(): Promise<unknown> {
     writes.map((w) => [w.level, w.resources, w.perSecond, `${fmt((100 * w.perSecond) / off)} %`]),
   );
   return { checks, writes };
+}
+
+async function auditSection(): Promise<unknown> {
+  const runs = await runAuditBench(seed, num('BENCH_AUDIT_RESOURCES', 40_000), num('BENCH_AUDIT_SECONDS', 3));
+  const targets: Record<string, string> = { read: '≥ 70 %', create: '≥ 85 %' };
+  printTable(
+    '5. Audit trail cost: GET by id and create through the service (no HTTP), 64 in flight, audited vs not; best of 2 rounds',
+    ['interaction', 'without audit /s', 'with audit /s', 'share (target)'],
+    auditShares(runs).map((s) => [s.phase, s.without, s.with, versus(100 * s.share, targets[s.phase] ?? '')]),
+  );
+  const http = await runHttpAuditBench(
+    seed,
+    num('BENCH_AUDIT_RESOURCES', 40_000),
+    num('BENCH_AUDIT_SECONDS', 3),
+    clients,
+  );
+  printTable(
+    `5b. Audit trail cost over HTTP, ${clients} clients: FERRY_AUDIT=off vs on (fresh data each); best of 2 rounds`,
+    ['interaction', 'without audit /s', 'with audit /s', 'share (target)'],
+    auditShares(http).map((s) => [s.phase, s.without, s.with, versus(100 * s.share, targets[s.phase] ?? '')]),
+  );
+  return { service: runs, http };
 }
 
 async function mllpSection(): Promise<unknown> {
@@ -239,6 +262,8 @@ const http = await httpSection();
 printHttp(http);
 globalThis.gc?.();
 const validation = env.BENCH_VALIDATION === '0' ? {} : await validationSection();
+globalThis.gc?.();
+const audit = env.BENCH_AUDIT === '0' ? [] : await auditSection();
 const summary = {
   node: process.version,
   seed,
@@ -247,6 +272,7 @@ const summary = {
   generator,
   store,
   validation,
+  audit,
   mllp,
   http,
   seconds: (Date.now() - started) / 1000,
