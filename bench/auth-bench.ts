@@ -133,12 +133,12 @@ export async function runAuthBench(seconds: number, clients: number): Promise<Au
 
 export function printAuthBench(r: AuthBench): void {
   printTable(
-    '5a. Access token verification (RS384, own key; keys cached, tokens verified every time); target < 200 µs',
+    '7a. Access token verification (RS384, own key; keys cached, tokens verified every time); target < 200 µs',
     ['verifies', 'mean µs', 'p50 µs', 'p99 µs'],
     [[r.verifies, fmt(r.verifyMeanUs, 1), fmt(r.verifyP50Us, 1), fmt(r.verifyP99Us, 1)]],
   );
   printTable(
-    '5b. Reads over HTTP with and without the bearer-token door (same process, 2,000 Patients); target with ≥ 85 % of without',
+    '7b. Reads over HTTP with and without the bearer-token door (same process, 2,000 Patients); target with ≥ 85 % of without',
     ['door', 'reads', 'reads/s', 'p50 ms', 'p99 ms', 'of without'],
     [
       [

@@ -2,6 +2,7 @@ import { printExportBench, runExportBench, type ExportRun } from './export-bench
 import { printAuthBench, runAuthBench, type AuthBench } from './auth-bench.js';
 import { join } from 'node:path';
 import { printBackupBench, runBackupBench } from './backup-bench.js';
+import { auditShares, runAuditBench, runHttpAuditBench } from './audit-bench.js';
 import { cpuProfileOptions } from './cpu-profile.js';
 import { runGeneratorBench } from './generator-bench.js';
 import { runHttpBench, warmup, type HttpRun } from './http-bench.js';
@@ -104,6 +105,28 @@ async function authSection(): Promise<AuthBench> {
   const result = await runAuthBench(num('BENCH_AUTH_SECONDS', 5), clients);
   printAuthBench(result);
   return result;
+}
+
+async function auditSection(): Promise<unknown> {
+  const runs = await runAuditBench(seed, num('BENCH_AUDIT_RESOURCES', 40_000), num('BENCH_AUDIT_SECONDS', 3));
+  const targets: Record<string, string> = { read: '≥ 70 %', create: '≥ 85 %' };
+  printTable(
+    '5. Audit trail cost: GET by id and create through the service (no HTTP), 64 in flight, audited vs not; best of 2 rounds',
+    ['interaction', 'without audit /s', 'with audit /s', 'share (target)'],
+    auditShares(runs).map((s) => [s.phase, s.without, s.with, versus(100 * s.share, targets[s.phase] ?? '')]),
+  );
+  const http = await runHttpAuditBench(
+    seed,
+    num('BENCH_AUDIT_RESOURCES', 40_000),
+    num('BENCH_AUDIT_SECONDS', 3),
+    clients,
+  );
+  printTable(
+    `5b. Audit trail cost over HTTP, ${clients} clients: FERRY_AUDIT=off vs on (fresh data each); best of 2 rounds`,
+    ['interaction', 'without audit /s', 'with audit /s', 'share (target)'],
+    auditShares(http).map((s) => [s.phase, s.without, s.with, versus(100 * s.share, targets[s.phase] ?? '')]),
+  );
+  return { service: runs, http };
 }
 
 async function mllpSection(): Promise<unknown> {
@@ -259,6 +282,7 @@ globalThis.gc?.();
 const backupResources = parseSize(env.BENCH_BACKUP_RESOURCES ?? '100k');
 const backup = env.BENCH_BACKUP === '0' ? [] : await runBackupBench(seed, backupResources);
 if (backup.length > 0) printBackupBench(backup, backupResources);
+const audit = env.BENCH_AUDIT === '0' ? [] : await auditSection();
 const summary = {
   node: process.version,
   seed,
@@ -267,6 +291,7 @@ const summary = {
   generator,
   store,
   validation,
+  audit,
   mllp,
   auth,
   http,

@@ -52,8 +52,12 @@ export interface Config {
     /** AES-256 key: backups are encrypted when it is set, and restores decrypt with it. */
     key?: Buffer;
   };
-  /** The audit trail: this instance's name in AuditEvent.source (its site is `baseUrl`). */
-  audit: { source: string };
+  /**
+   * The audit trail: this instance's name in AuditEvent.source (its site is `baseUrl`), and
+   * whether accesses are recorded at all — `off` exists to measure what the audit trail costs;
+   * a production gateway keeps it on (every access must leave a record).
+   */
+  audit: { enabled: boolean; source: string };
 }
 
 /** A configuration value that cannot be used; `message` is the one line to print. */
@@ -200,6 +204,12 @@ export const settings = [
     flag: 'backup-key',
     default: '',
     help: '32-byte key, base64 or hex: backups are encrypted (AES-256-GCM)',
+  },
+  {
+    env: 'FERRY_AUDIT',
+    flag: 'audit',
+    default: 'on',
+    help: 'on: every access is recorded; off is for benchmarks only, never production',
   },
   {
     env: 'FERRY_AUDIT_SOURCE',
@@ -401,6 +411,8 @@ export function loadConfig(
   const keyText = get('FERRY_BACKUP_KEY');
   const key = keyText === undefined ? undefined : parseBackupKey(keyText);
   if (typeof key === 'string') throw new ConfigError('FERRY_BACKUP_KEY', key);
+  const audit = get('FERRY_AUDIT') ?? 'on';
+  if (!['on', 'off'].includes(audit)) throw new ConfigError('FERRY_AUDIT', `'${audit}' must be on or off`);
   const auditSource = get('FERRY_AUDIT_SOURCE') ?? hostname();
   if (!/^[\x21-\x7e][\x20-\x7e]{0,99}$/.test(auditSource))
     throw new ConfigError('FERRY_AUDIT_SOURCE', 'must be 1-100 printable characters');
@@ -431,7 +443,7 @@ export function loadConfig(
       strictProfiles: strict === 'true',
     },
     backup: { everyMs, keep: Number(keep ?? '7') },
-    audit: { source: auditSource },
+    audit: { enabled: audit === 'on', source: auditSource },
   };
   if (backupDir !== undefined) config.backup.dir = resolve(cwd, backupDir);
   if (key !== undefined) config.backup.key = key;

@@ -121,13 +121,13 @@ export async function startGateway(
     security: capabilitySecurity(endpoints),
   });
   const hl7v2Handler = mappingHandler(ctx, hl7);
-  const auditor: Auditor = {
-    store,
-    source: { site: config.baseUrl, name: config.audit.source },
-    now: () => new Date(),
-  };
+  const auditor: Auditor | undefined = config.audit.enabled
+    ? { store, source: { site: config.baseUrl, name: config.audit.source }, now: () => new Date() }
+    : undefined;
+  if (!auditor)
+    log.warn('audit.off', { action: 'FERRY_AUDIT=off records no access; never use it in production' });
   const app = createApp({
-    auditor,
+    ...(auditor ? { auditor } : {}),
     ctx,
     metadata,
     maxBodyBytes: config.maxBodyBytes,
@@ -137,7 +137,7 @@ export async function startGateway(
     auth: {
       // every refusal is on record before it is answered
       requireToken: requireToken(verifier, {
-        denied: (req, res, status, reason) => auditFailure(auditor, req, res, status, reason),
+        denied: (req, res, status, reason) => auditor && auditFailure(auditor, req, res, status, reason),
       }),
       tokenEndpoint: tokenEndpoint({
         store,
@@ -146,6 +146,7 @@ export async function startGateway(
         tokenTtlSeconds: config.tokenTtlSeconds,
         events: {
           issued: (req, client, scopes, jti) =>
+            auditor &&
             recordAccess(
               auditor,
               agentOf({ clientId: client.id, scopes, tokenId: jti }, req.socket.remoteAddress),
@@ -157,6 +158,7 @@ export async function startGateway(
               },
             ),
           refused: (req, clientId, error) =>
+            auditor &&
             recordAccess(
               auditor,
               agentOf(

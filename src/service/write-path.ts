@@ -1,4 +1,4 @@
-import type { Resource } from 'fhir/r4.js';
+import type { AuditEvent, Resource } from 'fhir/r4.js';
 import { invalid, preconditionFailed, conflict } from '../errors.js';
 import {
   StoreConflictError,
@@ -7,6 +7,7 @@ import {
   type StoredVersion,
   type VersionWrite,
 } from '../store/store.js';
+import { auditIndexEntries } from '../audit/audit-index.js';
 import { extractIndexEntries } from '../search/extract.js';
 import type { IndexEntry } from '../search/types.js';
 import { validate, type ValidationLevel, type ValidationPolicy } from '../validation/validate.js';
@@ -58,6 +59,8 @@ export function stamp(resource: Resource, id: string, versionId: number, lastUpd
  * write: the others are indexed and the failure is logged by parameter name (no values).
  */
 export function indexEntries(ctx: ServiceContext, resource: Resource): IndexEntry[] {
+  // the audit trail's records are indexed as when they were appended (a reindex keeps them so)
+  if (resource.resourceType === 'AuditEvent') return auditIndexEntries(resource as AuditEvent);
   const { entries, failures } = extractIndexEntries(resource);
   for (const failure of failures) {
     ctx.log.warn('search.extract_failed', {

@@ -1,0 +1,173 @@
+import { join } from 'node:path';
+import type { Resource } from 'fhir/r4.js';
+import { startServer } from '../test/e2e/harness.js';
+import { generateResources } from './generate.js';
+import { createClient } from './http-client.js';
+import { progress } from './report.js';
+import { makeTempDir, removeTempDir } from './temp-dirs.js';
+
+/**
+ * What the audit trail costs: reads (GET by id) and creates through the service, 64 in flight,
+ * into a SQLite file, with every access audited (a read appends its AuditEvent through group
+ * commit and waits for it; a create carries its event in its own write set) against the same
+ * calls made with no audit trail in the service context. The service is measured without HTTP,
+ * so the audit's share of the cost is larger here than a client sees.
+ */
+
+type CreateModule = typeof import('../src/service/create.js');
+type ReadModule = typeof import('../src/service/read.js');
+type StoreModule = typeof import('../src/store/sqlite/sqlite-store.js');
+type LogModule = typeof import('../src/log.js');
+type AuditModule = typeof import('../src/audit/access-audit.js');
+
+const dist = (path: string): Promise<unknown> => import(new URL(`../dist/${path}`, import.meta.url).href);
+
+export interface AuditRun {
+  phase: 'read' | 'create';
+  audited: boolean;
+  requests: number;
+  perSecond: number;
+}
+
+const inFlight = 64;
+
+async function drive(
+  seconds: number,
+  limit: number,
+  call: (i: number) => Promise<unknown>,
+): Promise<number[]> {
+  let next = 0;
+  let done = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  const worker = async (): Promise<void> => {
+    while (next < limit && performance.now() < deadline) {
+      await call(next++);
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return [done, done / ((performance.now() - started) / 1000)];
+}
+
+/** Reads and creates, each without then with the audit trail, twice; the better of each pair counts. */
+export async function runAuditBench(seed: number, count: number, seconds: number): Promise<AuditRun[]> {
+  const { createResource } = (await dist('service/create.js')) as CreateModule;
+  const { readResource } = (await dist('service/read.js')) as ReadModule;
+  const { SqliteStore } = (await dist('store/sqlite/sqlite-store.js')) as StoreModule;
+  const { silentLogger } = (await dist('log.js')) as LogModule;
+  const { accessAudit } = (await dist('audit/access-audit.js')) as AuditModule;
+  const resources = [...generateResources(seed, 0, count)].map(({ id: _id, ...r }) => r as Resource);
+  const dir = makeTempDir('ferry-bench-audit-');
+  const runs: AuditRun[] = [];
+  try {
+    const store = new SqliteStore(join(dir, 'audit.db'));
+    const plain = {
+      store,
+      baseUrl: 'http://localhost/fhir',
+      log: silentLogger,
+      now: () => new Date(),
+      validation: { level: 'off' as const, enforce: {}, strictProfiles: false },
+    };
+    const auditor = { store, source: { site: plain.baseUrl, name: 'bench' }, now: () => new Date() };
+    const agent = { clientId: 'bench-client', address: '127.0.0.1' };
+    const audited = { ...plain, audit: accessAudit(auditor, () => agent) };
+
+    progress('audit: loading resources to read');
+    const half = Math.floor(resources.length / 2);
+    const stored: { type: string; id: string }[] = [];
+    await drive(3600, half, async (i) => {
+      const r = resources[i]!;
+      const { version } = await createResource(plain, r.resourceType, r);
+      stored.push({ type: version.type, id: version.id });
+    });
+    let created = half;
+    for (const round of [1, 2]) {
+      for (const withAudit of [false, true]) {
+        progress(`audit: reads ${withAudit ? 'with' : 'without'} the audit trail (round ${round})`);
+        const ctx = withAudit ? audited : plain;
+        const [requests = 0, perSecond = 0] = await drive(seconds, Infinity, (i) => {
+          const key = stored[(i * 7919) % stored.length]!;
+          return readResource(ctx, key.type, key.id);
+        });
+        runs.push({ phase: 'read', audited: withAudit, requests, perSecond });
+      }
+      for (const withAudit of [false, true]) {
+        progress(`audit: creates ${withAudit ? 'with' : 'without'} the audit trail (round ${round})`);
+        const ctx = withAudit ? audited : plain;
+        const from = created;
+        const [requests = 0, perSecond = 0] = await drive(seconds, resources.length - from, (i) => {
+          const r = resources[from + i]!;
+          return createResource(ctx, r.resourceType, r);
+        });
+        created += requests;
+        runs.push({ phase: 'create', audited: withAudit, requests, perSecond });
+      }
+    }
+    await store.close();
+  } finally {
+    removeTempDir(dir);
+  }
+  return runs;
+}
+
+/** The better round of each phase and mode, and the audited share of the unaudited figure. */
+export function auditShares(
+  runs: AuditRun[],
+): { phase: string; without: number; with: number; share: number }[] {
+  return (['read', 'create'] as const).map((phase) => {
+    const best = (audited: boolean): number =>
+      Math.max(...runs.filter((r) => r.phase === phase && r.audited === audited).map((r) => r.perSecond));
+    const without = best(false);
+    const withAudit = best(true);
+    return { phase, without, with: withAudit, share: withAudit / without };
+  });
+}
+
+/**
+ * The same over HTTP against the real gateway: a fresh data directory per mode, the server
+ * started with FERRY_AUDIT=off (which exists for this measurement only) and then on; creates of
+ * the generated mix, then random GETs of what was created, `clients` requests in flight.
+ */
+export async function runHttpAuditBench(
+  seed: number,
+  count: number,
+  seconds: number,
+  clients: number,
+): Promise<AuditRun[]> {
+  const resources = [...generateResources(seed, 0, count)].map(({ id: _id, ...r }) => r as Resource);
+  const runs: AuditRun[] = [];
+  for (const round of [1, 2]) {
+    for (const mode of ['off', 'on'] as const) {
+      const dir = makeTempDir('ferry-bench-audit-http-');
+      const server = await startServer({ FERRY_AUDIT: mode }, { keepDataDir: dir });
+      const client = createClient('agent', server.origin, clients);
+      try {
+        progress(`audit over HTTP: FERRY_AUDIT=${mode}, creates then reads (round ${round})`);
+        const created: string[] = [];
+        const post = async (i: number): Promise<void> => {
+          const r = resources[i % resources.length]!;
+          const reply = await client.send('POST', `/fhir/${r.resourceType}`, JSON.stringify(r));
+          if (reply.status !== 201) throw new Error(`create answered ${reply.status}`);
+          const { id } = JSON.parse(reply.body) as { id: string };
+          created.push(`/fhir/${r.resourceType}/${id}`);
+        };
+        await drive(1, 200, post); // warm-up
+        const [creates = 0, createRate = 0] = await drive(seconds, count, (i) => post(200 + i));
+        runs.push({ phase: 'create', audited: mode === 'on', requests: creates, perSecond: createRate });
+        const get = async (i: number): Promise<void> => {
+          const reply = await client.send('GET', created[(i * 7919) % created.length]!);
+          if (reply.status !== 200) throw new Error(`read answered ${reply.status}`);
+        };
+        await drive(1, 1000, get); // warm-up
+        const [reads = 0, readRate = 0] = await drive(seconds, Infinity, get);
+        runs.push({ phase: 'read', audited: mode === 'on', requests: reads, perSecond: readRate });
+      } finally {
+        await client.close();
+        await server.stop();
+        removeTempDir(dir);
+      }
+    }
+  }
+  return runs;
+}
