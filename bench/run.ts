@@ -4,6 +4,7 @@ import { runGeneratorBench } from './generator-bench.js';
 import { runHttpBench, warmup, type HttpRun } from './http-bench.js';
 import type { ClientKind } from './http-client.js';
 import { printMllpBench, runMllpBench } from './mllp-bench.js';
+import { printHl7IngestBench, runHl7IngestBench } from './hl7-ingest-bench.js';
 import { preload } from './preload.js';
 import { entriesPerTransaction } from './transaction-bench.js';
 import { fmt, printTable, progress, versus } from './report.js';
@@ -234,6 +235,8 @@ progress(`bench: sizes ${sizes.map(label).join(', ')}, seed ${seed}`);
 const generator = generatorSection();
 const store = env.BENCH_STORE === '0' ? [] : await storeSection();
 const mllp = env.BENCH_MLLP === '0' ? undefined : await mllpSection();
+const hl7Ingest = env.BENCH_HL7 === '0' ? undefined : await runHl7IngestBench(num('BENCH_HL7_SECONDS', 4));
+if (hl7Ingest) printHl7IngestBench(hl7Ingest, '2c. HL7 v2 ingest end to end');
 globalThis.gc?.();
 const http = await httpSection();
 printHttp(http);
@@ -248,6 +251,7 @@ const summary = {
   store,
   validation,
   mllp,
+  hl7Ingest,
   http,
   seconds: (Date.now() - started) / 1000,
 };
