@@ -61,12 +61,13 @@ function parseBench(seconds: number): number {
   return n / seconds;
 }
 
-interface Sender {
+export interface Sender {
   send(payload: Buffer): Promise<number>;
   close(): void;
 }
 
-async function sender(port: number): Promise<Sender> {
+/** An MLLP sender that waits for each ACK; `send` resolves with the round trip in ms. */
+export async function sender(port: number): Promise<Sender> {
   const socket: Socket = connect({ port, host: '127.0.0.1', noDelay: true });
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   const decoder = new MllpDecoder(1 << 20);
@@ -90,7 +91,7 @@ async function sender(port: number): Promise<Sender> {
   };
 }
 
-const summarise = (connections: number, latencies: number[], seconds: number): MllpBenchRun => {
+export const summarise = (connections: number, latencies: number[], seconds: number): MllpBenchRun => {
   const sorted = Float64Array.from(latencies).sort();
   return {
     connections,

@@ -8,6 +8,7 @@ import { runGeneratorBench } from './generator-bench.js';
 import { runHttpBench, warmup, type HttpRun } from './http-bench.js';
 import type { ClientKind } from './http-client.js';
 import { printMllpBench, runMllpBench } from './mllp-bench.js';
+import { printHl7IngestBench, runHl7IngestBench } from './hl7-ingest-bench.js';
 import { preload } from './preload.js';
 import { entriesPerTransaction } from './transaction-bench.js';
 import { fmt, printTable, progress, versus } from './report.js';
@@ -272,6 +273,8 @@ const generator = generatorSection();
 const store = env.BENCH_STORE === '0' ? [] : await storeSection();
 const mllp = env.BENCH_MLLP === '0' ? undefined : await mllpSection();
 const auth = env.BENCH_AUTH === '0' ? undefined : await authSection();
+const hl7Ingest = env.BENCH_HL7 === '0' ? undefined : await runHl7IngestBench(num('BENCH_HL7_SECONDS', 4));
+if (hl7Ingest) printHl7IngestBench(hl7Ingest, '2c. HL7 v2 ingest end to end');
 globalThis.gc?.();
 const http = await httpSection();
 printHttp(http);
@@ -294,6 +297,7 @@ const summary = {
   audit,
   mllp,
   auth,
+  hl7Ingest,
   http,
   export: exportRuns,
   backup,
