@@ -141,7 +141,7 @@ export async function runHttpAuditBench(
     for (const mode of ['off', 'on'] as const) {
       const dir = makeTempDir('ferry-bench-audit-http-');
       const server = await startServer({ FERRY_AUDIT: mode }, { keepDataDir: dir });
-      const client = createClient('agent', server.origin, clients);
+      const client = createClient('agent', server.origin, clients, server.token);
       try {
         progress(`audit over HTTP: FERRY_AUDIT=${mode}, creates then reads (round ${round})`);
         const created: string[] = [];
