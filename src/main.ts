@@ -14,6 +14,7 @@ import { authEndpoints, TokenVerifier } from './auth/tokens.js';
 import { startBackupSchedule, type BackupSchedule } from './backup/schedule.js';
 import { agentOf, recordAccess, type Auditor } from './audit/access-audit.js';
 import { auditFailure } from './api/audit-access.js';
+import { auditedHl7Handler } from './audit/ingest-audit.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
 import { projectRoot } from './fhir/definitions-path.js';
@@ -120,12 +121,15 @@ export async function startGateway(
     profiles: profilesByType(),
     security: capabilitySecurity(endpoints),
   });
-  const hl7v2Handler = mappingHandler(ctx, hl7);
   const auditor: Auditor | undefined = config.audit.enabled
     ? { store, source: { site: config.baseUrl, name: config.audit.source }, now: () => new Date() }
     : undefined;
   if (!auditor)
     log.warn('audit.off', { action: 'FERRY_AUDIT=off records no access; never use it in production' });
+  // every HL7 v2 message leaves an AuditEvent, durable before its ACK
+  const hl7v2Handler = auditor
+    ? auditedHl7Handler(mappingHandler(ctx, hl7), auditor)
+    : mappingHandler(ctx, hl7);
   const app = createApp({
     ...(auditor ? { auditor } : {}),
     ctx,

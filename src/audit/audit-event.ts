@@ -164,7 +164,7 @@ export function buildAuditEvent(facts: AuditFacts): AuditEvent {
       type: [{ system: system.sourceType, code: '4', display: 'Application Server' }],
     },
   };
-  if (facts.outcomeText !== undefined && event.outcome !== '0') event.outcomeDesc = facts.outcomeText;
+  if (facts.outcomeText !== undefined) event.outcomeDesc = facts.outcomeText;
   if (entity.length > 0) event.entity = entity;
   return event;
 }

@@ -137,6 +137,24 @@ describe('HL7 v2 inbound through the mappings', function () {
     assert.match(segment(dft, 'ERR').join('|'), /\|200\^/);
   });
 
+  it('records every message in the audit trail with how it was answered', async () => {
+    const bundle = (await (await server.fhir('/AuditEvent?_count=1000')).json()) as {
+      entry?: { resource: { outcome: string; outcomeDesc?: string } }[];
+    };
+    const ingest = (bundle.entry ?? [])
+      .map((e) => e.resource)
+      .filter((e) => (e.outcomeDesc ?? '').startsWith('HL7 v2 ingest'));
+    assert.ok(
+      ingest.some(
+        (e) => e.outcome === '0' && /over mllp: ORU\^R01 .* answered AA$/.test(e.outcomeDesc ?? ''),
+      ),
+    );
+    assert.ok(
+      ingest.some((e) => e.outcome === '4' && /over http: .* answered AE$/.test(e.outcomeDesc ?? '')),
+    );
+    assert.ok(ingest.some((e) => /unreadable message answered AR$/.test(e.outcomeDesc ?? '')));
+  });
+
   it('lists and shows the dead letters with ferry deadletters', () => {
     const env = { PATH: process.env.PATH ?? '', FERRY_DATA_DIR: server.dataDir };
     const list = spawnSync(process.execPath, [bin, 'deadletters', 'list'], { env, encoding: 'utf8' });
