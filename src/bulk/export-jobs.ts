@@ -121,12 +121,15 @@ export class ExportJobs {
       attempts: 0,
     };
     await this.save(job);
-    if (await this.claim(job.id)) void this.run(job);
+    if (await this.lease(job.id, 'claim')) void this.run(job);
     return job;
   }
 
-  /** Takes the job's lease if nobody holds it (or its holder's lapsed). */
-  private async claim(id: string): Promise<boolean> {
+  /**
+   * Takes the job's lease when nobody holds it (or its holder's lapsed), or renews this process's
+   * own: false when another process holds it.
+   */
+  private async lease(id: string, how: 'claim' | 'renew'): Promise<boolean> {
     try {
       await this.store.write({
         versions: [],
@@ -135,28 +138,7 @@ export class ExportJobs {
             namespace: leases,
             key: id,
             value: this.owner,
-            ifAbsent: true,
-            expiresAt: Date.now() + this.o.leaseSeconds * 1000,
-          },
-        ],
-      });
-      return true;
-    } catch (error) {
-      if (error instanceof RecordExistsError) return false;
-      throw error;
-    }
-  }
-
-  private async renew(id: string): Promise<boolean> {
-    try {
-      await this.store.write({
-        versions: [],
-        records: [
-          {
-            namespace: leases,
-            key: id,
-            value: this.owner,
-            expectValue: this.owner,
+            ...(how === 'claim' ? { ifAbsent: true } : { expectValue: this.owner }),
             expiresAt: Date.now() + this.o.leaseSeconds * 1000,
           },
         ],
@@ -184,7 +166,7 @@ export class ExportJobs {
         void (async () => {
           const stored = await this.read(job.id);
           if (!stored || stored.state === 'cancelled') flag.cancelled = true;
-          if (!(await this.renew(job.id))) flag.cancelled = true; // another process holds it now
+          if (!(await this.lease(job.id, 'renew'))) flag.cancelled = true; // another process holds it now
           if (!flag.cancelled && job.resources !== lastSaved) {
             lastSaved = job.resources;
             await this.save({ ...job });
@@ -254,7 +236,7 @@ export class ExportJobs {
     const now = Date.now();
     for (const { value: job } of await this.store.listRecords<ExportJob>(jobs)) {
       if (job.state === 'running' && !this.active.has(job.id) && !this.closed) {
-        if (await this.claim(job.id)) {
+        if (await this.lease(job.id, 'claim')) {
           this.o.log.warn('export.taken_over', { job: job.id, attempt: job.attempts + 1 });
           void this.run(job);
         }
