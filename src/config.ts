@@ -17,6 +17,8 @@ export interface Config {
   auth?: { issuer: string; jwksUri: string };
   /** Lifetime of the access tokens Ferry issues, in seconds. */
   tokenTtlSeconds: number;
+  /** IANA zone of HL7 v2 date/times that carry no offset when MSH-7 carries none either. */
+  hl7Timezone: string;
   export: {
     /** Export jobs that may run at once (429 beyond). */
     maxJobs: number;
@@ -119,6 +121,12 @@ export const settings = [
     flag: 'auth-jwks-uri',
     default: '',
     help: "outside authorization server's JWKS URL",
+  },
+  {
+    env: 'FERRY_HL7_TIMEZONE',
+    flag: 'hl7-timezone',
+    default: 'UTC',
+    help: 'IANA zone of HL7 v2 times without an offset when MSH-7 has none (e.g. Europe/Berlin)',
   },
   {
     env: 'FERRY_TOKEN_TTL',
@@ -370,6 +378,13 @@ export function loadConfig(
   if (!/^[1-9][0-9]{0,5}$/.test(idle))
     throw new ConfigError('FERRY_MLLP_IDLE_TIMEOUT', `'${idle}' is not a number of seconds (1-999999)`);
 
+  const zone = get('FERRY_HL7_TIMEZONE')?.trim() || 'UTC';
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+  } catch {
+    throw new ConfigError('FERRY_HL7_TIMEZONE', `'${zone}' is not an IANA time zone such as Europe/Berlin`);
+  }
+
   const ttl = get('FERRY_TOKEN_TTL') ?? '300';
   if (!/^[0-9]{1,5}$/.test(ttl) || Number(ttl) < 60 || Number(ttl) > 86400)
     throw new ConfigError('FERRY_TOKEN_TTL', `'${ttl}' is not a number of seconds (60-86400)`);
@@ -429,6 +444,7 @@ export function loadConfig(
     maxBodyBytes: bytes('FERRY_MAX_BODY', get('FERRY_MAX_BODY') ?? '16mb'),
     maxBundleEntries: Number(maxEntries),
     tokenTtlSeconds: Number(ttl),
+    hl7Timezone: zone,
     export: {
       maxJobs: Number(maxJobs),
       maxFileBytes: bytes('FERRY_EXPORT_FILE_MAX', get('FERRY_EXPORT_FILE_MAX') ?? '256mb'),

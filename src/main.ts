@@ -24,7 +24,6 @@ import type { ServiceContext } from './service/context.js';
 import { checkIndexVersion } from './service/reindex.js';
 import { mappingHandler } from './ingest/hl7v2/ingest-message.js';
 import { loadCatalog } from './ingest/hl7v2/mapping/load-mappings.js';
-import { hl7Timezone } from './ingest/hl7v2/mapping/settings.js';
 import { mllpOptions, startMllpListener, type MllpListener } from './ingest/hl7v2/mllp-server.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { ResourceStore } from './store/store.js';
@@ -74,13 +73,9 @@ async function checkBackupDir(dir: string): Promise<void> {
 }
 
 /** The composition root: opens the store, builds the service and the app, starts listening. */
-export async function startGateway(
-  config: Readonly<Config>,
-  log: Logger,
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): Promise<Gateway> {
+export async function startGateway(config: Readonly<Config>, log: Logger): Promise<Gateway> {
   const started = new Date();
-  const hl7 = { catalog: loadCatalog(), timezone: hl7Timezone(env) };
+  const hl7 = { catalog: loadCatalog(), timezone: config.hl7Timezone };
   warmValidators();
   const problem = checkPolicy(config.validation);
   if (problem) throw new ConfigError('FERRY_PROFILES', problem);

@@ -18,7 +18,6 @@ import { ingestHl7Text, replayDeadLetter } from '../ingest/hl7v2/ingest-file.js'
 import { messageToBundle } from '../ingest/hl7v2/ingest-message.js';
 import { readInbound } from '../ingest/hl7v2/inbound.js';
 import { loadCatalog } from '../ingest/hl7v2/mapping/load-mappings.js';
-import { hl7Timezone } from '../ingest/hl7v2/mapping/settings.js';
 import type { ServiceContext } from '../service/context.js';
 import { reindex } from '../service/reindex.js';
 
@@ -334,7 +333,7 @@ async function restoreCommand(args: string[]): Promise<void> {
 /** The HL7 v2 mappings and time zone, or one line naming what is wrong with them. */
 function hl7Options(): { catalog: ReturnType<typeof loadCatalog>; timezone: string } {
   try {
-    return { catalog: loadCatalog(), timezone: hl7Timezone(process.env) };
+    return { catalog: loadCatalog(), timezone: configFromEnv().hl7Timezone };
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message, 2);
     fail(error instanceof Error ? error.message : String(error));
