@@ -60,6 +60,10 @@ export interface Config {
    * a production gateway keeps it on (every access must leave a record).
    */
   audit: { enabled: boolean; source: string };
+  /** Watched inbox folders: where, and how often they are looked at. */
+  inbox?: { dir: string; pollMs: number };
+  /** Largest CSV body `POST /ingest/csv/{mapping}` accepts, in bytes. */
+  csvMaxBodyBytes: number;
 }
 
 /** A configuration value that cannot be used; `message` is the one line to print. */
@@ -224,6 +228,24 @@ export const settings = [
     flag: 'audit-source',
     default: 'the host name',
     help: "this instance's name in the audit trail (AuditEvent.source)",
+  },
+  {
+    env: 'FERRY_INBOX_DIR',
+    flag: 'inbox-dir',
+    default: '',
+    help: 'watched inbox: a sub-folder per CSV mapping (and hl7v2/), files ingested as they arrive',
+  },
+  {
+    env: 'FERRY_INBOX_POLL',
+    flag: 'inbox-poll',
+    default: '2',
+    help: 'seconds between looks at the inbox; a file is taken once its size held still that long',
+  },
+  {
+    env: 'FERRY_CSV_MAX_BODY',
+    flag: 'csv-max-body',
+    default: '1gb',
+    help: 'largest CSV file accepted by POST /ingest/csv/{mapping}',
   },
   {
     env: 'FERRY_SHUTDOWN_GRACE',
@@ -432,6 +454,11 @@ export function loadConfig(
   if (!/^[\x21-\x7e][\x20-\x7e]{0,99}$/.test(auditSource))
     throw new ConfigError('FERRY_AUDIT_SOURCE', 'must be 1-100 printable characters');
 
+  const inboxDir = get('FERRY_INBOX_DIR');
+  const poll = get('FERRY_INBOX_POLL') ?? '2';
+  if (!/^[0-9]{1,4}(\.[0-9]{1,3})?$/.test(poll) || Number(poll) < 0.05 || Number(poll) > 3600)
+    throw new ConfigError('FERRY_INBOX_POLL', `'${poll}' is not a number of seconds (0.05-3600)`);
+
   const config: Config = {
     port: httpPort,
     host,
@@ -460,7 +487,9 @@ export function loadConfig(
     },
     backup: { everyMs, keep: Number(keep ?? '7') },
     audit: { enabled: audit === 'on', source: auditSource },
+    csvMaxBodyBytes: bytes('FERRY_CSV_MAX_BODY', get('FERRY_CSV_MAX_BODY') ?? '1gb'),
   };
+  if (inboxDir !== undefined) config.inbox = { dir: resolve(cwd, inboxDir), pollMs: Number(poll) * 1000 };
   if (backupDir !== undefined) config.backup.dir = resolve(cwd, backupDir);
   if (key !== undefined) config.backup.key = key;
   if (certFile && keyFile) config.tls = { certFile: resolve(cwd, certFile), keyFile: resolve(cwd, keyFile) };

@@ -24,6 +24,8 @@ import type { ServiceContext } from './service/context.js';
 import { checkIndexVersion } from './service/reindex.js';
 import { mappingHandler } from './ingest/hl7v2/ingest-message.js';
 import { loadCatalog } from './ingest/hl7v2/mapping/load-mappings.js';
+import { loadCsvCatalog } from './ingest/csv/load-csv-mappings.js';
+import { startInbox, type Inbox } from './ingest/inbox.js';
 import { mllpOptions, startMllpListener, type MllpListener } from './ingest/hl7v2/mllp-server.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { ResourceStore } from './store/store.js';
@@ -76,6 +78,7 @@ async function checkBackupDir(dir: string): Promise<void> {
 export async function startGateway(config: Readonly<Config>, log: Logger): Promise<Gateway> {
   const started = new Date();
   const hl7 = { catalog: loadCatalog(), timezone: config.hl7Timezone };
+  const csv = loadCsvCatalog(undefined, config.hl7Timezone);
   warmValidators();
   const problem = checkPolicy(config.validation);
   if (problem) throw new ConfigError('FERRY_PROFILES', problem);
@@ -182,6 +185,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
       'Binary',
     ],
     exportJobs,
+    csv: { catalog: csv, maxBodyBytes: config.csvMaxBodyBytes },
     hsts: tls !== undefined,
   });
   // a key added by `ferry keys rotate` in another process starts signing here within a minute
@@ -229,6 +233,28 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     }
   }
   exportJobs.start();
+  let inbox: Inbox | undefined;
+  if (config.inbox) {
+    try {
+      inbox = startInbox({
+        dir: config.inbox.dir,
+        pollMs: config.inbox.pollMs,
+        ctx,
+        csv,
+        hl7v2: hl7,
+        ...(auditor ? { auditor } : {}),
+        log,
+      });
+    } catch (error) {
+      server.close();
+      await mllp?.close(0);
+      await store.close();
+      throw new ConfigError(
+        'FERRY_INBOX_DIR',
+        `cannot create the inbox folders in ${config.inbox.dir}: ${(error as Error).message}`,
+      );
+    }
+  }
   const backups: BackupSchedule | undefined =
     config.backup.dir === undefined
       ? undefined
@@ -261,6 +287,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
       await Promise.all([drained, mllp?.close(config.shutdownGraceSeconds * 1000)]);
       clearTimeout(grace);
       clearInterval(keyRefresh);
+      await inbox?.close(); // a file under way stops after its current chunk, resumed at the next start
       exportJobs.close();
       await backups?.close(); // a backup under way is abandoned, its temporary folder removed
       await store.close();

@@ -1,4 +1,4 @@
-import express, { type Express, type RequestHandler, type Router } from 'express';
+import express, { Router, type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { CapabilityStatement } from 'fhir/r4.js';
 import { Access, forbidden } from '../auth/access.js';
@@ -13,6 +13,8 @@ import type { ExportJobs } from '../bulk/export-jobs.js';
 import { exportRoutes } from './export-routes.js';
 import { fhirRoutes } from './fhir-routes.js';
 import { ingestRoutes } from './ingest-routes.js';
+import { csvIngestRoute } from './ingest-csv-route.js';
+import type { CsvCatalog } from '../ingest/csv/model.js';
 import { requestId } from './request-id.js';
 
 export interface AppDeps {
@@ -31,8 +33,10 @@ export interface AppDeps {
     /** The SMART configuration document. */
     smartConfiguration: Record<string, unknown>;
   };
-  /** The types ingest writes: a client needs create and update on each to send data to `/ingest`. */
+  /** The types HL7 v2 ingest writes: a client needs create and update on each to post to `/ingest/hl7v2`. */
   ingestTypes: readonly string[];
+  /** CSV mappings; `POST /ingest/csv/{mapping}` exists only when given. */
+  csv?: { catalog: CsvCatalog; maxBodyBytes: number };
   /** Send HSTS (when serving HTTPS). */
   hsts: boolean;
   /** Bulk Data export jobs; `$export` exists only when given. */
@@ -99,13 +103,13 @@ export function createApp(deps: AppDeps): Express {
   }
   const extra = deps.exportJobs ? [exportRoutes(deps.exportJobs, { maxBodyBytes })] : [];
   app.use('/fhir', fhirRoutes(ctx, metadata, { maxBodyBytes, maxBundleEntries }, auth.requireToken, extra));
-  if (hl7v2Handler) {
-    app.use(
-      '/ingest',
-      auth.requireToken,
-      ingestScopes(deps.ingestTypes),
-      ingestRoutes(hl7v2Handler, { maxBodyBytes }),
-    );
+  if (hl7v2Handler || deps.csv) {
+    const ingest = Router();
+    if (hl7v2Handler) ingest.use('/hl7v2', ingestScopes(deps.ingestTypes));
+    if (deps.csv)
+      ingest.post('/csv/:mapping', csvIngestRoute({ ...deps.csv, ctx, ...(auditor ? { auditor } : {}) }));
+    if (hl7v2Handler) ingest.use(ingestRoutes(hl7v2Handler, { maxBodyBytes }));
+    app.use('/ingest', auth.requireToken, ingest);
   }
   app.use(unknownRoute);
   app.use(errorHandler(auditor));

@@ -12,10 +12,13 @@ import { openStore, startGateway } from '../main.js';
 import { authCommand, authUsage } from './auth-commands.js';
 import { configFromEnv, fail } from './common.js';
 import { exportCommand } from './export-command.js';
+import { csvCatalog, csvIngestUsage, ingestCsvFiles } from './csv-commands.js';
 import { verifyAuditChain } from '../audit/verify-chain.js';
 import { listDeadLetters, readDeadLetter } from '../ingest/dead-letters.js';
 import { ingestHl7Text, replayDeadLetter } from '../ingest/hl7v2/ingest-file.js';
 import { messageToBundle } from '../ingest/hl7v2/ingest-message.js';
+import { replayCsvDeadLetter } from '../ingest/csv/replay-csv.js';
+import { previewCsv } from '../ingest/csv/preview-csv.js';
 import { readInbound } from '../ingest/hl7v2/inbound.js';
 import { loadCatalog } from '../ingest/hl7v2/mapping/load-mappings.js';
 import type { ServiceContext } from '../service/context.js';
@@ -29,7 +32,9 @@ Commands:
   audit verify check the audit trail's hash chain; prints its head, names the first broken link
   deadletters  list | show ID | replay (ID | --all): inbound messages kept because they could not
                be stored; replay runs them through the current mappings
-  ingest       FILE… --mapping NAME: store the HL7 v2 messages (or batch) of files through a mapping
+  ingest       FILE… --mapping NAME: store HL7 v2 batch files or CSV files through a mapping
+               (CSV: --atomic all or nothing, --report PATH of rejected rows, --restart;
+               exit 3 when some rows were rejected)
   mappings     test NAME SAMPLE: print the Bundle a mapping makes of a sample message, storing nothing
   export       --out DIR [--type A,B] [--since T]: bulk export to NDJSON files
   backup       --out DIR: a full backup of the store, while the gateway runs
@@ -365,7 +370,16 @@ async function deadLettersCommand(args: string[]): Promise<void> {
     try {
       const ids = id === '--all' ? (await listDeadLetters(ctx.store)).map((l) => l.id) : [id ?? ''];
       let stored = 0;
+      let csv: ReturnType<typeof csvCatalog> | undefined;
       for (const one of ids) {
+        const letter = await readDeadLetter(ctx.store, one);
+        if (letter?.source === 'csv') {
+          csv ??= csvCatalog();
+          const result = await replayCsvDeadLetter(ctx, letter, csv);
+          if (result.stored) stored++;
+          process.stdout.write(`${one}  ${result.stored ? 'stored' : `kept  ${result.reason ?? ''}`}\n`);
+          continue;
+        }
         const result = await replayDeadLetter(ctx, one, options);
         if (!result) fail(`no dead letter ${one}`);
         if (result.decision.code === 'AA') stored++;
@@ -386,7 +400,9 @@ async function deadLettersCommand(args: string[]): Promise<void> {
   try {
     if (sub === 'list') {
       for (const letter of await listDeadLetters(store)) {
-        const what = [letter.messageType, letter.controlId, letter.sender].map((v) => v ?? '-').join(' ');
+        const what = letter.csv
+          ? `csv ${letter.csv.mapping} ${letter.csv.file} row ${letter.csv.row}`
+          : [letter.messageType, letter.controlId, letter.sender].map((v) => v ?? '-').join(' ');
         process.stdout.write(
           `${letter.id}  ${letter.receivedAt}  ${letter.transport}  ${what}  ${letter.reason}\n`,
         );
@@ -403,13 +419,27 @@ async function deadLettersCommand(args: string[]): Promise<void> {
 }
 
 /** `ferry mappings test NAME SAMPLE`: the transaction Bundle a message becomes, on stdout. */
-function mappingsCommand(args: string[]): void {
+async function mappingsCommand(args: string[]): Promise<void> {
   const [sub, name, sample, ...rest] = args;
   if (sub !== 'test' || name === undefined || sample === undefined || rest.length > 0)
     fail(
-      'usage: ferry mappings test NAME SAMPLE   (NAME: a file in mappings/hl7v2/messages, e.g. ORU_R01)',
+      'usage: ferry mappings test NAME SAMPLE   (NAME: a file in mappings/hl7v2/messages, e.g. ORU_R01, or in mappings/csv, e.g. lab-results)',
       2,
     );
+  const csv = csvCatalog().mappings.get(name);
+  if (csv) {
+    let preview;
+    try {
+      preview = await previewCsv(csv, csvCatalog(), sample);
+    } catch (error) {
+      fail(`${sample}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    process.stdout.write(`${JSON.stringify(preview.bundle, null, 2)}\n`);
+    for (const r of preview.rejected)
+      process.stderr.write(`row ${r.row}${r.column ? `, column ${r.column}` : ''}: ${r.reason}\n`);
+    if (preview.rejected.length > 0) process.exitCode = 3;
+    return;
+  }
   const { catalog, timezone } = hl7Options();
   if (!catalog.messages.has(name))
     fail(`no mapping ${name}; there are: ${[...catalog.messages.keys()].join(', ')}`, 2);
@@ -439,20 +469,37 @@ async function ingestCommand(args: string[]): Promise<void> {
   try {
     parsed = parseArgs({
       args,
-      options: { mapping: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        mapping: { type: 'string' },
+        atomic: { type: 'boolean' },
+        report: { type: 'string' },
+        restart: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       allowPositionals: true,
     });
   } catch (error) {
     fail((error as Error).message, 2);
   }
   const usageLine =
-    'usage: ferry ingest FILE… --mapping NAME   (NAME: e.g. ORU_R01; see mappings/hl7v2/messages)';
+    'usage: ferry ingest FILE… --mapping NAME   (NAME: e.g. ORU_R01; see mappings/hl7v2/messages)\n' +
+    `       ${csvIngestUsage.replace('usage: ', '')}   (NAME: a file in mappings/csv, e.g. lab-results)`;
   if (parsed.values.help) {
     process.stdout.write(`${usageLine}\n`);
     return;
   }
   const name = parsed.values.mapping;
   if (!name || parsed.positionals.length === 0) fail(usageLine, 2);
+  const { values } = parsed;
+  const csvFlags = values.atomic === true || values.report !== undefined || values.restart === true;
+  if (csvFlags || csvCatalog().mappings.has(name)) {
+    await ingestCsvFiles(parsed.positionals, name, {
+      atomic: values.atomic === true,
+      restart: values.restart === true,
+      ...(values.report !== undefined ? { report: values.report } : {}),
+    });
+    return;
+  }
   const options = hl7Options();
   if (!options.catalog.messages.has(name))
     fail(`no mapping ${name}; there are: ${[...options.catalog.messages.keys()].join(', ')}`, 2);
@@ -524,7 +571,7 @@ async function main(argv: string[]): Promise<void> {
       await ingestCommand(rest);
       return;
     case 'mappings':
-      mappingsCommand(rest);
+      await mappingsCommand(rest);
       return;
     case undefined:
     case '--help':

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ResourceStore } from '../store/store.js';
+import type { RecordWrite, ResourceStore } from '../store/store.js';
 
 /**
  * Dead letters: inbound messages (and later CSV rows) that could not be stored, kept whole with
@@ -12,7 +12,7 @@ const namespace = 'dead-letter';
 export interface DeadLetter {
   /** Sortable by arrival: the receive instant, then random characters. */
   id: string;
-  source: 'hl7v2';
+  source: 'hl7v2' | 'csv';
   transport: 'mllp' | 'http' | 'file';
   receivedAt: string;
   /** The message as received, decoded (`charset` says how). */
@@ -22,16 +22,24 @@ export interface DeadLetter {
   messageType?: string;
   controlId?: string;
   sender?: string;
-  /** Why it was not stored, and where in the message (e.g. `MSH-9`). */
+  /** Why it was not stored, and where in the message (e.g. `MSH-9`) or row (`row 12, column dob`). */
   reason: string;
   location?: string;
+  /** A CSV row: its mapping, file (name and SHA-256) and row number; `text` is the header and the row. */
+  csv?: { mapping: string; file: string; sha256: string; row: number; column?: string };
+}
+
+/** A dead letter as a record to write, on its own or in the commit of what else arrived with it. */
+export function deadLetterRecord(letter: Omit<DeadLetter, 'id'>): RecordWrite & { value: DeadLetter } {
+  const id = `${letter.receivedAt.replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
+  return { namespace, key: id, value: { ...letter, id } };
 }
 
 /** Keeps a dead letter durably and answers its id. */
 export async function keepDeadLetter(store: ResourceStore, letter: Omit<DeadLetter, 'id'>): Promise<string> {
-  const id = `${letter.receivedAt.replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}`;
-  await store.write({ versions: [], records: [{ namespace, key: id, value: { ...letter, id } }] });
-  return id;
+  const record = deadLetterRecord(letter);
+  await store.write({ versions: [], records: [record] });
+  return record.key;
 }
 
 /** Every dead letter, oldest first. */

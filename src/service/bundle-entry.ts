@@ -43,11 +43,14 @@ export function versionEntry(
   return entry;
 }
 
+/** How a write's OperationOutcome starts when the content equalled the current version. */
+export const unchangedNote = 'Content unchanged';
+
 /** The response entry of a create, update or patch. */
 export function writeEntry(result: WriteResult, prefer: ReturnPreference): BundleEntry {
   const { version } = result;
   const note = result.unchanged
-    ? `Content unchanged; ${version.type}/${version.id} stays at version ${version.versionId}`
+    ? `${unchangedNote}; ${version.type}/${version.id} stays at version ${version.versionId}`
     : `${version.type}/${version.id} version ${version.versionId} stored`;
   return versionEntry(version, result.created ? 201 : 200, prefer, note);
 }

@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry } from 'fhir/r4.js';
 import { badRequest, FhirError, tooLarge } from '../errors.js';
-import { StoreUnavailableError } from '../store/store.js';
+import { StoreUnavailableError, type AuditAppend, type RecordWrite } from '../store/store.js';
 import { errorEntry, executeEntry, statusText, type ReturnPreference } from './bundle-entry.js';
 import { parseEntry, type EntryRequest, type ParsedEntry } from './bundle-request.js';
 import type { Interaction } from '../audit/audit-event.js';
@@ -13,6 +13,11 @@ export interface BundleOptions {
   maxEntries: number;
   /** What a written entry's response carries (the request's `Prefer: return=`). */
   prefer: ReturnPreference;
+  /**
+   * Written in the same store commit as a transaction's resources, so that they are stored
+   * together or not at all (an ingest's checkpoint and dead letters, its own AuditEvent).
+   */
+  commitWith?: { records?: RecordWrite[]; audit?: AuditAppend[] };
 }
 
 /**
@@ -51,7 +56,7 @@ export async function processBundle(
       throw entryError(n, error);
     }
   });
-  return processTransaction(ctx, parsed, options.prefer);
+  return processTransaction(ctx, parsed, options.prefer, options.commitWith);
 }
 
 /** The interaction a Bundle entry's request is (R4 restful-interaction). */

@@ -100,6 +100,7 @@ async function attempt(
   outer: ServiceContext,
   entries: ParsedEntry[],
   prefer: ReturnPreference,
+  commitWith: { records?: RecordWrite[]; audit?: AuditAppend[] },
 ): Promise<Bundle> {
   // The audit records of every entry and of the Bundle go into the transaction's own commit:
   // the reads' (which would otherwise be recorded on their own) are collected here.
@@ -336,7 +337,13 @@ async function attempt(
   }
 
   facts.push({ interaction: 'transaction', status: 200 });
-  await commit(ctx, versions, false, records, [...readEvents, ...auditEvents(ctx, facts)]);
+  await commit(
+    ctx,
+    versions,
+    false,
+    [...records, ...(commitWith.records ?? [])],
+    [...readEvents, ...auditEvents(ctx, facts), ...(commitWith.audit ?? [])],
+  );
   return {
     resourceType: 'Bundle',
     type: 'transaction-response',
@@ -380,10 +387,11 @@ export async function processTransaction(
   ctx: ServiceContext,
   entries: ParsedEntry[],
   prefer: ReturnPreference,
+  commitWith: { records?: RecordWrite[]; audit?: AuditAppend[] } = {},
 ): Promise<Bundle> {
   for (let n = 1; ; n++) {
     try {
-      return await attempt(ctx, entries, prefer);
+      return await attempt(ctx, entries, prefer, commitWith);
     } catch (error) {
       if (!(error instanceof StoreConflictError) && !(error instanceof RecordExistsError)) throw error;
       if (n >= maxAttempts)

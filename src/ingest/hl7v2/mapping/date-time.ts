@@ -22,8 +22,28 @@ export function offsetOf(value: string | undefined): string | undefined {
   return value ? dtm.exec(value.trim())?.[8] : undefined;
 }
 
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** One formatter per zone: building one costs far more than using it. */
+function formatterOf(timezone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timezone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: timezone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+    });
+    formatters.set(timezone, f);
+  }
+  return f;
+}
+
 /** The offset in minutes that zone `timezone` has at a local wall-clock time. */
-function zoneOffsetMinutes(
+export function zoneOffsetMinutes(
   timezone: string,
   y: number,
   mo: number,
@@ -33,15 +53,7 @@ function zoneOffsetMinutes(
 ): number {
   const asUtc = Date.UTC(y, mo - 1, d, h, mi);
   const offsetAt = (t: number): number => {
-    const parts = new Intl.DateTimeFormat('en-US', {
-      timeZone: timezone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-    }).formatToParts(new Date(t));
+    const parts = formatterOf(timezone).formatToParts(new Date(t));
     const get = (type: string): number => Number(parts.find((p) => p.type === type)?.value);
     return (Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute')) - t) / 60000;
   };
@@ -51,7 +63,7 @@ function zoneOffsetMinutes(
 
 const pad = (n: number, width = 2): string => String(Math.abs(n)).padStart(width, '0');
 
-function formatOffset(minutes: number): string {
+export function formatOffset(minutes: number): string {
   if (minutes === 0) return 'Z';
   const sign = minutes < 0 ? '-' : '+';
   return `${sign}${pad(Math.trunc(Math.abs(minutes) / 60))}:${pad(Math.abs(minutes) % 60)}`;

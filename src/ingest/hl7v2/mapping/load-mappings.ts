@@ -34,7 +34,7 @@ function yamlFiles(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-function readYaml(file: string): Record<string, unknown> {
+export function readYaml(file: string): Record<string, unknown> {
   let doc: unknown;
   try {
     doc = parseYaml(readFileSync(file, 'utf8'));
