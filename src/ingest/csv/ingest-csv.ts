@@ -370,7 +370,11 @@ export async function ingestCsv(
       const rows = pending;
       pending = [];
       await commitChunk(rows, lastRow);
-      if (options.shouldStop?.()) throw new IngestStopped(lastRow);
+      if (options.shouldStop?.()) {
+        // the checkpoint of a chunk counts rows exactly; this adds the chunk's resource counts
+        if (keepCheckpoint) await ctx.store.write({ versions: [], records: [checkpoint(false)] });
+        throw new IngestStopped(lastRow);
+      }
     }
   }
   // all or nothing: an atomic file with a bad row stores none of its rows
@@ -384,25 +388,25 @@ export async function ingestCsv(
     return summary(counts.rejected === 0);
   }
   if (!keepCheckpoint) return summary(true);
-  await ctx.store.write({
-    versions: [],
-    records: [
-      {
-        namespace: checkpointNamespace,
-        key: checkpointKey,
-        value: {
-          ...counts,
-          file: source.name,
-          done: lastRow - 1,
-          complete: true,
-          at: ctx.now().toISOString(),
-        } satisfies Checkpoint,
-        // kept a while, so an operator can see that the file went through
-        expiresAt: ctx.now().getTime() + 30 * 24 * 3600 * 1000,
-      },
-    ],
-  });
+  await ctx.store.write({ versions: [], records: [checkpoint(true)] });
   return summary(true);
+
+  /** The file's checkpoint as of now (complete ones are kept a while, for operators to see). */
+  function checkpoint(complete: boolean): RecordWrite {
+    const value: Checkpoint = {
+      ...counts,
+      file: source.name,
+      done: lastRow - 1,
+      complete,
+      at: ctx.now().toISOString(),
+    };
+    return {
+      namespace: checkpointNamespace,
+      key: checkpointKey,
+      value,
+      ...(complete ? { expiresAt: ctx.now().getTime() + 30 * 24 * 3600 * 1000 } : {}),
+    };
+  }
 
   function summary(committed: boolean): CsvSummary {
     const out: CsvSummary = {
