@@ -11,7 +11,7 @@ import { csvField, type CsvSummary, type RowReport } from './ingest-csv.js';
 export function summaryLine(summary: CsvSummary): string {
   const resources = `resources: ${summary.created} created, ${summary.updated} updated, ${summary.unchanged} unchanged`;
   const refused = summary.atomic && !summary.committed ? ' — atomic: nothing stored' : '';
-  const resumed = summary.resumedAfter !== undefined ? ` (resumed at row ${summary.resumedAfter})` : '';
+  const resumed = summary.resumedAfter !== undefined ? ` (resumed after row ${summary.resumedAfter})` : '';
   return `${summary.file}: ${summary.rows} rows: ${summary.stored} stored, ${summary.rejected} rejected; ${resources}${refused}${resumed}`;
 }
 
