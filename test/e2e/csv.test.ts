@@ -55,7 +55,7 @@ describe('CSV over HTTP: POST /ingest/csv/{mapping}', function () {
     const outcome = (await res.json()) as OperationOutcome;
     assert.equal(outcome.issue[0]?.severity, 'information');
     assert.match(
-      outcome.issue[0]?.diagnostics ?? '',
+      outcome.issue[0].diagnostics ?? '',
       /5 rows: 5 stored, 0 rejected; resources: 7 created, 0 updated, 0 unchanged/,
     );
     assert.equal(await total(server, 'Observation?code=http://loinc.org|2345-7'), 1);
@@ -86,9 +86,9 @@ describe('CSV over HTTP: POST /ingest/csv/{mapping}', function () {
     assert.equal(res.status, 200);
     const outcome = (await res.json()) as OperationOutcome;
     assert.equal(outcome.issue[0]?.severity, 'warning');
-    assert.match(outcome.issue[0]?.diagnostics ?? '', /2 rows: 1 stored, 1 rejected/);
+    assert.match(outcome.issue[0].diagnostics ?? '', /2 rows: 1 stored, 1 rejected/);
     assert.equal(outcome.issue[1]?.diagnostics, "row 3, column birth_date: '1980-13-01' has no month 13");
-    assert.deepEqual(outcome.issue[1]?.location, ['Line[3] Col[birth_date]']);
+    assert.deepEqual(outcome.issue[1].location, ['Line[3] Col[birth_date]']);
     const found = (await (await server.fhir('/Patient?identifier=H1')).json()) as Bundle;
     assert.equal(
       (found.entry?.[0]?.resource as { name?: { family?: string }[] }).name?.[0]?.family,

@@ -127,18 +127,18 @@ describe('CSV ingest', function () {
     const obs = await all<Observation>('Observation');
     assert.equal(obs.length, 2, 'a row without a weight makes no Observation');
     const w = obs.find((o) => o.valueQuantity?.value === 72.5);
-    assert.equal(w?.subject?.reference, `Patient/${anna?.id ?? ''}`);
-    assert.equal(w?.effectiveDateTime, '2026-01-15T08:30:00+01:00');
-    assert.deepEqual(w?.code.coding?.[0], {
+    assert.equal(w?.subject?.reference, `Patient/${anna.id ?? ''}`);
+    assert.equal(w.effectiveDateTime, '2026-01-15T08:30:00+01:00');
+    assert.deepEqual(w.code.coding?.[0], {
       code: '29463-7',
       system: 'http://loinc.org',
       display: 'Body weight',
     });
-    assert.equal(w?.note?.[0]?.text, 'fasting');
+    assert.equal(w.note?.[0]?.text, 'fasting');
     const h = obs.find((o) => o.valueQuantity?.value === 1.8);
     assert.equal(h?.effectiveDateTime, '2026-07-15T09:00:00+02:00', 'summer time');
-    assert.equal(h?.code.coding?.[0]?.code, '8302-2', 'the vocabulary fallback (*)');
-    assert.equal(h?.note, undefined, 'the note row applies only to W');
+    assert.equal(h.code.coding?.[0]?.code, '8302-2', 'the vocabulary fallback (*)');
+    assert.equal(h.note, undefined, 'the note row applies only to W');
   });
 
   it('writes a resource that several rows make once, and upserts instead of duplicating on re-ingest', async () => {
@@ -163,7 +163,7 @@ describe('CSV ingest', function () {
       (o) => o.code.coding?.[0]?.code === '2345-7',
     );
     assert.equal(glucose?.status, 'corrected');
-    assert.equal(glucose?.meta?.versionId, '2');
+    assert.equal(glucose.meta?.versionId, '2');
   });
 
   it('reports each bad row with its row and column, keeps it as a dead letter and stores the rest', async () => {
@@ -203,8 +203,8 @@ describe('CSV ingest', function () {
     assert.equal(letters.length, 5);
     const letter = letters.find((l) => l.csv?.row === 3);
     assert.equal(letter?.source, 'csv');
-    assert.equal(letter?.location, 'row 3, column birth_date');
-    assert.equal(letter?.text, 'mrn,family_name,birth_date,sex,deceased\nA2,Date,31/02/2001,M,');
+    assert.equal(letter.location, 'row 3, column birth_date');
+    assert.equal(letter.text, 'mrn,family_name,birth_date,sex,deceased\nA2,Date,31/02/2001,M,');
     assert.equal((await all('Patient')).length, 2);
   });
 
@@ -293,13 +293,13 @@ describe('CSV ingest', function () {
       system: 'urn:ferry:csv:sha256',
       value: source.sha256,
     });
-    assert.equal(provenance?.entity?.[0]?.what.display, 'lab-results.sample.csv');
-    assert.equal(provenance?.target.length, 7);
+    assert.equal(provenance.entity[0].what.display, 'lab-results.sample.csv');
+    assert.equal(provenance.target.length, 7);
     const obs = await all<Observation>('Observation');
     const hemoglobin = obs.find((o) => o.code.coding?.[0]?.code === '718-7');
-    const target = provenance?.target.find((t) => t.reference === `Observation/${hemoglobin?.id ?? ''}`);
+    const target = provenance.target.find((t) => t.reference === `Observation/${hemoglobin?.id ?? ''}`);
     assert.equal(target?.extension?.[0]?.url, sourceRowExtension);
-    assert.equal(target?.extension?.[0]?.valueInteger, 4, 'the third result is row 4');
+    assert.equal(target.extension[0].valueInteger, 4, 'the third result is row 4');
   });
 
   it('replays a dead letter once the mapping is fixed, as the row it was', async () => {
@@ -334,16 +334,16 @@ describe('CSV ingest', function () {
     const patients = await all<Patient>('Patient');
     const jones = patients.find((p) => p.name?.[0]?.family === 'Jones');
     assert.equal(jones?.gender, 'male');
-    assert.equal(jones?.birthDate, '1951-07-06');
+    assert.equal(jones.birthDate, '1951-07-06');
     assert.ok(
-      jones?.identifier?.some(
+      jones.identifier?.some(
         (i) => i.system === 'http://hl7.org/fhir/sid/us-ssn' && i.value === '123-45-6789',
       ),
       'the SSN',
     );
     const jane = patients.find((p) => p.name?.[0]?.family === 'Record');
     assert.deepEqual(jane?.name?.[0]?.given, ['Jane', 'Test']);
-    assert.equal(jane?.address?.[0]?.postalCode, '90210');
+    assert.equal(jane.address?.[0]?.postalCode, '90210');
   });
 
   it('reads an in-memory CSV the same way', async () => {
