@@ -9,6 +9,7 @@ import { runHttpBench, warmup, type HttpRun } from './http-bench.js';
 import type { ClientKind } from './http-client.js';
 import { printMllpBench, runMllpBench } from './mllp-bench.js';
 import { printHl7IngestBench, runHl7IngestBench } from './hl7-ingest-bench.js';
+import { printCsvBench, runCsvBench } from './csv-bench.js';
 import { preload } from './preload.js';
 import { entriesPerTransaction } from './transaction-bench.js';
 import { fmt, printTable, progress, versus } from './report.js';
@@ -286,6 +287,14 @@ const backupResources = parseSize(env.BENCH_BACKUP_RESOURCES ?? '100k');
 const backup = env.BENCH_BACKUP === '0' ? [] : await runBackupBench(seed, backupResources);
 if (backup.length > 0) printBackupBench(backup, backupResources);
 const audit = env.BENCH_AUDIT === '0' ? [] : await auditSection();
+const csv =
+  env.BENCH_CSV === '0'
+    ? []
+    : await runCsvBench(
+        parseSize(env.BENCH_CSV_ROWS ?? '50k'),
+        parseSize(env.BENCH_CSV_READ_BYTES ?? '1000m'),
+      );
+if (csv.length > 0) printCsvBench(csv);
 const summary = {
   node: process.version,
   seed,
@@ -301,6 +310,7 @@ const summary = {
   http,
   export: exportRuns,
   backup,
+  csv,
   seconds: (Date.now() - started) / 1000,
 };
 console.log(`\n${JSON.stringify(summary)}`);

@@ -3,7 +3,7 @@ import { compact, setPath } from '../hl7v2/mapping/apply-rows.js';
 import type { VocabularyEntry } from '../hl7v2/mapping/model.js';
 import type { Source } from '../hl7v2/mapping/source-value.js';
 import { compileCondition } from '../hl7v2/mapping/when.js';
-import { applyTransforms, CellError, convertCell } from './convert.js';
+import { applyTransforms, CellError, convertCell, type ConvertOptions } from './convert.js';
 import type { CsvCatalog, CsvMapping, CsvRow, ResourceSpec } from './model.js';
 
 /**
@@ -79,9 +79,7 @@ export class RowCells {
   }
 
   /** The row as a condition source (`when`): paths are column keys. */
-  asSource(): Source {
-    return { location: {}, text: (path) => this.get(path), values: () => [] };
-  }
+  readonly source: Source = { location: {}, text: (path) => this.get(path), values: () => [] };
 }
 
 const topElement = (path: string): string => /^[A-Za-z_]+/.exec(path)?.[0] ?? path;
@@ -100,6 +98,38 @@ function translate(
   return { value: target, entry };
 }
 
+/** What a row needs at every use, worked out once per row of the mapping. */
+interface PreparedRow {
+  condition?: (source: Source) => boolean;
+  convert: ConvertOptions;
+  element: string;
+  /** The Coding path of a `.code` target, which a vocabulary's system and display fill too. */
+  coding?: string;
+}
+
+const prepared = new WeakMap<CsvRow, PreparedRow>();
+
+function prepare(row: CsvRow, mapping: CsvMapping, catalog: CsvCatalog): PreparedRow {
+  let p = prepared.get(row);
+  if (!p) {
+    const units = catalog.vocabularies.get('units');
+    p = {
+      convert: {
+        type: row.type,
+        ...(row.format ? { formats: row.format } : {}),
+        timezone: mapping.read.timezone,
+        decimalComma: mapping.read.decimalComma,
+        ...(row.type === 'unit' && units ? { units } : {}),
+      },
+      element: topElement(row.to),
+      ...(row.when !== undefined ? { condition: compileCondition(row.when) } : {}),
+      ...(row.to.endsWith('.code') ? { coding: row.to.slice(0, -'.code'.length) } : {}),
+    };
+    prepared.set(row, p);
+  }
+  return p;
+}
+
 function applyRow(
   row: CsvRow,
   cells: RowCells,
@@ -108,7 +138,8 @@ function applyRow(
   target: Record<string, unknown>,
   elements: Map<string, string>,
 ): void {
-  if (row.when !== undefined && !compileCondition(row.when)(cells.asSource())) return;
+  const p = prepare(row, mapping, catalog);
+  if (p.condition && !p.condition(cells.source)) return;
   if (row.from === undefined) {
     setPath(target, row.to, row.constant);
     return;
@@ -123,13 +154,7 @@ function applyRow(
     setPath(target, row.to, row.constant);
     return;
   }
-  let value = convertCell(text, {
-    type: row.type,
-    ...(row.format ? { formats: row.format } : {}),
-    timezone: mapping.read.timezone,
-    decimalComma: mapping.read.decimalComma,
-    ...(row.type === 'unit' ? { units: catalog.vocabularies.get('units') } : {}),
-  });
+  let value = convertCell(text, p.convert);
   let entry: VocabularyEntry | undefined;
   if (row.vocabulary !== undefined) {
     ({ value, entry } = translate(row, value, catalog.vocabularies.get(row.vocabulary) ?? new Map()));
@@ -137,13 +162,11 @@ function applyRow(
   }
   setPath(target, row.to, value);
   // a code mapped with its system and display fills the Coding it belongs to
-  if (entry && row.to.endsWith('.code')) {
-    const coding = row.to.slice(0, -'.code'.length);
-    if (entry.system) setPath(target, `${coding}.system`, entry.system);
-    if (entry.display) setPath(target, `${coding}.display`, entry.display);
+  if (entry && p.coding !== undefined) {
+    if (entry.system) setPath(target, `${p.coding}.system`, entry.system);
+    if (entry.display) setPath(target, `${p.coding}.display`, entry.display);
   }
-  const element = topElement(row.to);
-  if (!elements.has(element)) elements.set(element, row.from);
+  if (!elements.has(p.element)) elements.set(p.element, row.from);
 }
 
 /** The header text of a column key. */
@@ -192,7 +215,7 @@ export function mapRow(
       throw new RowError(column.header, `the required column ${column.header} is empty`);
   const out: MappedResource[] = [];
   for (const spec of mapping.resources) {
-    if (spec.when !== undefined && !compileCondition(spec.when)(cells.asSource())) continue;
+    if (spec.when !== undefined && !compileCondition(spec.when)(cells.source)) continue;
     const target: Record<string, unknown> = { resourceType: spec.resourceType };
     const elements = new Map<string, string>();
     for (const row of spec.rows) {

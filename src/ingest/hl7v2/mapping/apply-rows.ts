@@ -34,16 +34,31 @@ function merge(into: Json, from: Json): Json {
 
 const step = /^([A-Za-z_][A-Za-z0-9_]*)(\[x\]|\[\]|\[(\d+)\])?$/;
 
+type Step = [name: string, suffix: string | undefined, index: string | undefined];
+
+/** Paths are few and used for every value: each is parsed once. */
+const parsedPaths = new Map<string, Step[]>();
+
+function stepsOf(path: string): Step[] {
+  let steps = parsedPaths.get(path);
+  if (!steps) {
+    steps = path.split('.').map((text): Step => {
+      const m = step.exec(text);
+      if (!m) throw new Error(`'${path}' is not a FHIR element path`);
+      return [m[1] ?? '', m[2], m[3]];
+    });
+    parsedPaths.set(path, steps);
+  }
+  return steps;
+}
+
 /** Sets `value` at a path such as `name[]`, `coding[0].code`, `valueQuantity` or `value[x]`. */
 export function setPath(target: Json, path: string, value: unknown): void {
-  const steps = path.split('.');
+  const steps = stepsOf(path);
   let node: Json = target;
-  steps.forEach((text, i) => {
-    const m = step.exec(text);
-    if (!m) throw new Error(`'${path}' is not a FHIR element path`);
-    const index = m[3];
-    let name = m[1] ?? '';
-    let suffix = m[2];
+  steps.forEach(([first, suffixOf, index], i) => {
+    let name = first;
+    let suffix = suffixOf;
     const last = i === steps.length - 1;
     let v = value;
     if (suffix === '[x]') {

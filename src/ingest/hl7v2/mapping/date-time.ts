@@ -42,7 +42,9 @@ function formatterOf(timezone: string): Intl.DateTimeFormat {
   return f;
 }
 
-/** The offset in minutes that zone `timezone` has at a local wall-clock time. */
+const offsets = new Map<string, number>();
+
+/** The offset in minutes that zone `timezone` has at a local wall-clock time (memoised). */
 export function zoneOffsetMinutes(
   timezone: string,
   y: number,
@@ -51,6 +53,18 @@ export function zoneOffsetMinutes(
   h: number,
   mi: number,
 ): number {
+  const key = `${timezone}|${y}|${mo}|${d}|${h}|${mi}`;
+  let minutes = offsets.get(key);
+  if (minutes === undefined) {
+    // a feed's times cluster, so few distinct keys; the bound keeps a long run from growing it
+    if (offsets.size >= 50_000) offsets.clear();
+    minutes = computeOffset(timezone, y, mo, d, h, mi);
+    offsets.set(key, minutes);
+  }
+  return minutes;
+}
+
+function computeOffset(timezone: string, y: number, mo: number, d: number, h: number, mi: number): number {
   const asUtc = Date.UTC(y, mo - 1, d, h, mi);
   const offsetAt = (t: number): number => {
     const parts = formatterOf(timezone).formatToParts(new Date(t));
