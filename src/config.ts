@@ -130,7 +130,7 @@ export const settings = [
     env: 'FERRY_HL7_TIMEZONE',
     flag: 'hl7-timezone',
     default: 'UTC',
-    help: 'IANA zone of HL7 v2 times without an offset when MSH-7 has none (e.g. Europe/Berlin)',
+    help: 'IANA zone of HL7 v2 times without an offset when MSH-7 has none, and of CSV mappings that name none',
   },
   {
     env: 'FERRY_TOKEN_TTL',

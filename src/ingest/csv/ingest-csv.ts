@@ -63,7 +63,7 @@ export interface CsvIngestOptions {
   transport: 'file' | 'http';
   /** All rows in one transaction: any rejected row stores nothing. */
   atomic?: boolean;
-  /** Rows per transaction (default 500). */
+  /** Rows per transaction (default 250). */
   chunkRows?: number;
   /** The most rows an atomic file may have (default 50,000). */
   maxAtomicRows?: number;
@@ -196,7 +196,7 @@ export async function ingestCsv(
   const started = performance.now();
   const { mapping, catalog } = options;
   const atomic = options.atomic === true;
-  const chunkRows = atomic ? Infinity : (options.chunkRows ?? 500);
+  const chunkRows = atomic ? Infinity : (options.chunkRows ?? 250);
   const maxAtomicRows = options.maxAtomicRows ?? 50_000;
   const keepLetters = options.keepDeadLetters !== false && !atomic;
   const keepCheckpoint = options.checkpoint !== false && !atomic;
