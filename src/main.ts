@@ -24,7 +24,7 @@ import type { ServiceContext } from './service/context.js';
 import { checkIndexVersion } from './service/reindex.js';
 import { mappingHandler } from './ingest/hl7v2/ingest-message.js';
 import { loadCatalog } from './ingest/hl7v2/mapping/load-mappings.js';
-import { loadCsvCatalog } from './ingest/csv/load-csv-mappings.js';
+import { loadCsvCatalog, typesWritten } from './ingest/csv/load-csv-mappings.js';
 import { startInbox, type Inbox } from './ingest/inbox.js';
 import { mllpOptions, startMllpListener, type MllpListener } from './ingest/hl7v2/mllp-server.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
@@ -186,6 +186,18 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     ],
     exportJobs,
     csv: { catalog: csv, maxBodyBytes: config.csvMaxBodyBytes },
+    deadLetters: {
+      hl7v2: hl7,
+      csv,
+      types: [
+        ...new Set([
+          ...[...hl7.catalog.segments.values()].map((m) => m.resource),
+          ...[...csv.mappings.values()].flatMap(typesWritten),
+          'Provenance',
+          'Binary',
+        ]),
+      ],
+    },
     hsts: tls !== undefined,
   });
   // a key added by `ferry keys rotate` in another process starts signing here within a minute

@@ -14,6 +14,7 @@ import { exportRoutes } from './export-routes.js';
 import { fhirRoutes } from './fhir-routes.js';
 import { ingestRoutes } from './ingest-routes.js';
 import { csvIngestRoute } from './ingest-csv-route.js';
+import { deadLetterRoutes, type DeadLetterRouteDeps } from './dead-letter-routes.js';
 import type { CsvCatalog } from '../ingest/csv/model.js';
 import { requestId } from './request-id.js';
 
@@ -35,6 +36,8 @@ export interface AppDeps {
   };
   /** The types HL7 v2 ingest writes: a client needs create and update on each to post to `/ingest/hl7v2`. */
   ingestTypes: readonly string[];
+  /** Dead letters over HTTP (`/ingest/deadletters`), when given. */
+  deadLetters?: Omit<DeadLetterRouteDeps, 'ctx' | 'auditor'>;
   /** CSV mappings; `POST /ingest/csv/{mapping}` exists only when given. */
   csv?: { catalog: CsvCatalog; maxBodyBytes: number };
   /** Send HSTS (when serving HTTPS). */
@@ -103,8 +106,13 @@ export function createApp(deps: AppDeps): Express {
   }
   const extra = deps.exportJobs ? [exportRoutes(deps.exportJobs, { maxBodyBytes })] : [];
   app.use('/fhir', fhirRoutes(ctx, metadata, { maxBodyBytes, maxBundleEntries }, auth.requireToken, extra));
-  if (hl7v2Handler || deps.csv) {
+  if (hl7v2Handler || deps.csv || deps.deadLetters) {
     const ingest = Router();
+    if (deps.deadLetters)
+      ingest.use(
+        '/deadletters',
+        deadLetterRoutes({ ...deps.deadLetters, ctx, ...(auditor ? { auditor } : {}) }),
+      );
     if (hl7v2Handler) ingest.use('/hl7v2', ingestScopes(deps.ingestTypes));
     if (deps.csv)
       ingest.post('/csv/:mapping', csvIngestRoute({ ...deps.csv, ctx, ...(auditor ? { auditor } : {}) }));

@@ -133,6 +133,74 @@ describe('CSV over HTTP: POST /ingest/csv/{mapping}', function () {
   });
 });
 
+describe('dead letters over HTTP: /ingest/deadletters', function () {
+  this.timeout(60000);
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('lists, shows, replays and discards a dead letter, for a token that reads everything ingest writes', async () => {
+    await postCsv(server, 'patients', 'mrn,family_name,sex\nDL1,Dee,Q\n');
+    const hl7 = 'MSH|^~\\&|LAB|CITY|FERRY|HOSP|20240305101500||XYZ^Q99|DLX|P|2.5.1\r';
+    await fetch(`${server.origin}/ingest/hl7v2`, {
+      method: 'POST',
+      headers: server.headers({ 'content-type': 'application/hl7-v2' }),
+      body: hl7,
+    });
+    const list = await fetch(`${server.origin}/ingest/deadletters`, { headers: server.headers() });
+    assert.equal(list.status, 200);
+    const { deadLetters } = (await list.json()) as {
+      deadLetters: { id: string; source: string; reason: string; text?: string }[];
+    };
+    assert.equal(deadLetters.length, 2);
+    assert.ok(
+      deadLetters.every((l) => l.text === undefined),
+      'the list leaves the messages out',
+    );
+    const csv = deadLetters.find((l) => l.source === 'csv');
+    assert.ok(csv, 'the CSV row');
+    const one = await fetch(`${server.origin}/ingest/deadletters/${csv.id}`, { headers: server.headers() });
+    assert.equal(((await one.json()) as { text: string }).text, 'mrn,family_name,sex\nDL1,Dee,Q');
+    const replay = await fetch(`${server.origin}/ingest/deadletters/${csv.id}/replay`, {
+      method: 'POST',
+      headers: server.headers(),
+    });
+    const result = (await replay.json()) as { stored: boolean; reason: string };
+    assert.equal(result.stored, false);
+    assert.match(result.reason, /'Q' is not a known code/);
+    const hl7Letter = deadLetters.find((l) => l.source === 'hl7v2');
+    const hl7Replay = await fetch(`${server.origin}/ingest/deadletters/${hl7Letter?.id ?? ''}/replay`, {
+      method: 'POST',
+      headers: server.headers(),
+    });
+    assert.equal(((await hl7Replay.json()) as { code: string }).code, 'AR');
+    const narrow = await server.mintToken('system/Patient.rs');
+    const refused = await fetch(`${server.origin}/ingest/deadletters`, {
+      headers: { authorization: `Bearer ${narrow}` },
+    });
+    assert.equal(refused.status, 403);
+    const gone = await fetch(`${server.origin}/ingest/deadletters/${csv.id}`, {
+      method: 'DELETE',
+      headers: server.headers(),
+    });
+    assert.equal(gone.status, 204);
+    const after = await fetch(`${server.origin}/ingest/deadletters/${csv.id}`, { headers: server.headers() });
+    assert.equal(after.status, 404);
+    const events = (await (await server.fhir('/AuditEvent?_count=200')).json()) as Bundle;
+    const texts = (events.entry ?? []).map((e) => (e.resource as AuditEvent).outcomeDesc ?? '');
+    for (const what of [
+      'dead letters listed: 2',
+      `dead letter read: ${csv.id}`,
+      `dead letter discarded: ${csv.id}`,
+    ])
+      assert.ok(texts.includes(what), `audited: ${what}`);
+  });
+});
+
 describe('CSV from the command line', function () {
   this.timeout(60000);
   let dataDir: string;
