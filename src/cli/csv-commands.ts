@@ -1,5 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { basename, resolve } from 'node:path';
+import { recordAccess, type Auditor } from '../audit/access-audit.js';
 import { createLogger } from '../log.js';
 import { openStore } from '../main.js';
 import { ReportFile, summaryLine } from '../ingest/csv/csv-report.js';
@@ -44,6 +46,15 @@ function progressLine(file: string, rows: number, bytes: number, total: number, 
   return `\r${file} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${rows} rows  ${Math.round(rate)} rows/s  ETA ${eta.toFixed(0)} s `;
 }
 
+/** The operating-system user running the command, for the audit trail. */
+function localUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? 'unknown'}`;
+  }
+}
+
 export interface CsvIngestFlags {
   atomic: boolean;
   report?: string;
@@ -67,6 +78,11 @@ export async function ingestCsvFiles(files: string[], name: string, flags: CsvIn
     now: () => new Date(),
     validation: config.validation,
   };
+  // the command line is an ingest door too: each file (and each batch of it) is on record
+  const auditor: Auditor | undefined = config.audit.enabled
+    ? { store, source: { site: config.baseUrl, name: config.audit.source }, now: () => new Date() }
+    : undefined;
+  const agent = { user: `${localUser()} (ferry ingest)` };
   let status = 0;
   try {
     for (const file of files) {
@@ -106,6 +122,7 @@ export async function ingestCsvFiles(files: string[], name: string, flags: CsvIn
             atomic: flags.atomic,
             resume: !flags.restart,
             onRejected: (r) => report.write(r),
+            ...(auditor ? { audit: { auditor, agent } } : {}),
             onProgress: (c) => {
               rows = c.rows;
               draw();
@@ -116,6 +133,16 @@ export async function ingestCsvFiles(files: string[], name: string, flags: CsvIn
         await report.close();
         if (tty) process.stderr.write('\n');
         if (error instanceof HeaderError) {
+          if (auditor)
+            await recordAccess(auditor, agent, {
+              interaction: 'operation',
+              status: 422,
+              outcomeText:
+                `CSV ingest ${name} from the command line: ${basename(file)} refused: ${error.message}`.slice(
+                  0,
+                  200,
+                ),
+            });
           process.stderr.write(`ferry: ${file}: refused, nothing stored: ${error.message}\n`);
           status = 1;
           continue;
@@ -127,6 +154,12 @@ export async function ingestCsvFiles(files: string[], name: string, flags: CsvIn
       draw(true);
       if (tty) process.stderr.write('\n');
       const wrote = await report.close();
+      if (auditor)
+        await recordAccess(auditor, agent, {
+          interaction: 'operation',
+          status: summary.committed ? 200 : 422,
+          outcomeText: `CSV ingest ${name} from the command line: ${summaryLine(summary)}`.slice(0, 200),
+        });
       for (const e of summary.errors.slice(0, 5))
         process.stderr.write(`  row ${e.row}${e.column ? `, column ${e.column}` : ''}: ${e.reason}\n`);
       if (summary.rejected > 5) process.stderr.write(`  … ${summary.rejected - 5} more in the report\n`);
