@@ -2,6 +2,8 @@ import { existsSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { recordAccess, type Auditor } from '../audit/access-audit.js';
+import type { AuditAgent } from '../audit/audit-event.js';
+import type { ResourceStore } from '../store/store.js';
 import { createLogger } from '../log.js';
 import { openStore } from '../main.js';
 import { ReportFile, summaryLine } from '../ingest/csv/csv-report.js';
@@ -46,13 +48,23 @@ function progressLine(file: string, rows: number, bytes: number, total: number, 
   return `\r${file} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${rows} rows  ${Math.round(rate)} rows/s  ETA ${eta.toFixed(0)} s `;
 }
 
-/** The operating-system user running the command, for the audit trail. */
-function localUser(): string {
+/** The operating-system user running a command, as the audit trail names it. */
+export function cliAgent(command: string): AuditAgent {
+  let user: string;
   try {
-    return userInfo().username;
+    user = userInfo().username;
   } catch {
-    return `uid ${process.getuid?.() ?? 'unknown'}`;
+    user = `uid ${process.getuid?.() ?? 'unknown'}`;
   }
+  return { user: `${user} (${command})` };
+}
+
+/** The audit trail of a command that writes, unless FERRY_AUDIT=off. */
+export function cliAuditor(store: ResourceStore): Auditor | undefined {
+  const config = configFromEnv();
+  return config.audit.enabled
+    ? { store, source: { site: config.baseUrl, name: config.audit.source }, now: () => new Date() }
+    : undefined;
 }
 
 export interface CsvIngestFlags {
@@ -79,10 +91,8 @@ export async function ingestCsvFiles(files: string[], name: string, flags: CsvIn
     validation: config.validation,
   };
   // the command line is an ingest door too: each file (and each batch of it) is on record
-  const auditor: Auditor | undefined = config.audit.enabled
-    ? { store, source: { site: config.baseUrl, name: config.audit.source }, now: () => new Date() }
-    : undefined;
-  const agent = { user: `${localUser()} (ferry ingest)` };
+  const auditor = cliAuditor(store);
+  const agent = cliAgent('ferry ingest');
   let status = 0;
   try {
     for (const file of files) {

@@ -12,7 +12,8 @@ import { openStore, startGateway } from '../main.js';
 import { authCommand, authUsage } from './auth-commands.js';
 import { configFromEnv, fail } from './common.js';
 import { exportCommand } from './export-command.js';
-import { csvCatalog, csvIngestUsage, ingestCsvFiles } from './csv-commands.js';
+import { cliAgent, cliAuditor, csvCatalog, csvIngestUsage, ingestCsvFiles } from './csv-commands.js';
+import { recordHl7Message } from '../audit/ingest-audit.js';
 import { verifyAuditChain } from '../audit/verify-chain.js';
 import { listDeadLetters, readDeadLetter } from '../ingest/dead-letters.js';
 import { ingestHl7Text, replayDeadLetter } from '../ingest/hl7v2/ingest-file.js';
@@ -511,17 +512,25 @@ async function ingestCommand(args: string[]): Promise<void> {
     }
   });
   const ctx = serviceContext();
+  const auditor = cliAuditor(ctx.store);
   const started = Date.now();
   let failed = 0;
   try {
     for (const { file, text } of texts) {
-      const summary = await ingestHl7Text(ctx, text, { ...options, mapName: name }, (done, total) => {
-        const width = 30;
-        const filled = Math.round((done / Math.max(total, 1)) * width);
-        process.stderr.write(
-          `\r${file} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`,
-        );
-      });
+      const summary = await ingestHl7Text(
+        ctx,
+        text,
+        { ...options, mapName: name },
+        (done, total) => {
+          const width = 30;
+          const filled = Math.round((done / Math.max(total, 1)) * width);
+          process.stderr.write(
+            `\r${file} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`,
+          );
+        },
+        auditor &&
+          ((input, decision) => recordHl7Message(auditor, cliAgent('ferry ingest'), input, decision)),
+      );
       process.stderr.write('\n');
       for (const problem of summary.problems) process.stderr.write(`  batch: ${problem}\n`);
       for (const failure of summary.failures) process.stderr.write(`  ${failure}\n`);

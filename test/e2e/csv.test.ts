@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AuditEvent, Bundle, OperationOutcome } from 'fhir/r4.js';
 import { startServer, type RunningServer } from './harness.js';
+import { oru } from '../fixtures/hl7v2/oru.js';
 
 const bin = fileURLToPath(new URL('../../bin/ferry.js', import.meta.url));
 const sample = (name: string): string =>
@@ -239,6 +240,34 @@ describe('CSV from the command line', function () {
     const refused = ferry('ingest', header, '--mapping', 'patients');
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /refused, nothing stored: .*required columns mrn, family_name are missing/);
+  });
+
+  it('leaves AuditEvents of what the command line ingested: each CSV file and batch, each HL7 v2 message', () => {
+    const hl7 = join(dataDir, 'one.hl7');
+    writeFileSync(hl7, oru('CLI-AUDIT'));
+    assert.equal(ferry('ingest', hl7, '--mapping', 'ORU_R01').status, 0);
+    const exported = ferry('audit', 'export');
+    assert.equal(exported.status, 0, exported.stderr);
+    const texts = exported.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as AuditEvent).outcomeDesc ?? '');
+    assert.ok(
+      texts.some((t) =>
+        t.startsWith('CSV ingest patients from the command line: patients.sample.csv: 4 rows'),
+      ),
+      'the CSV file',
+    );
+    assert.ok(
+      texts.some((t) => t.startsWith('CSV ingest patients patients.sample.csv: rows 2-5')),
+      'its batch',
+    );
+    assert.ok(
+      texts.some((t) => t === 'HL7 v2 ingest over file: ORU^R01 CLI-AUDIT answered AA'),
+      'the HL7 v2 message',
+    );
+    const verify = ferry('audit', 'verify');
+    assert.equal(verify.status, 0, verify.stderr);
   });
 
   it('prints the Bundle a CSV mapping makes of a sample, storing nothing', () => {
