@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { startServer } from '../test/e2e/harness.js';
+import { cpuProfileOptions } from './cpu-profile.js';
 import { encodeFrame } from '../src/ingest/hl7v2/mllp-framer.js';
 import { peakMemoryMb } from './http-bench.js';
 import { sender, summarise, type MllpBenchRun } from './mllp-bench.js';
@@ -83,7 +84,13 @@ async function paced(port: number, perSecond: number, seconds: number): Promise<
 export async function runHl7IngestBench(seconds = 4): Promise<IngestBenchResult> {
   const dataDir = makeTempDir('ferry-bench-hl7-');
   const mllpPort = await freePort();
-  const server = await startServer({ FERRY_MLLP_PORT: String(mllpPort) }, { keepDataDir: dataDir });
+  const server = await startServer(
+    {
+      FERRY_MLLP_PORT: String(mllpPort),
+      ...(process.env.BENCH_CPU_PROF ? { NODE_OPTIONS: cpuProfileOptions(process.env.BENCH_CPU_PROF) } : {}),
+    },
+    { keepDataDir: dataDir },
+  );
   try {
     progress('hl7 ingest: warm-up');
     await closedLoop(mllpPort, 1, 1);

@@ -14,7 +14,7 @@ import { authEndpoints, TokenVerifier } from './auth/tokens.js';
 import { startBackupSchedule, type BackupSchedule } from './backup/schedule.js';
 import { agentOf, recordAccess, type Auditor } from './audit/access-audit.js';
 import { auditFailure } from './api/audit-access.js';
-import { auditedHl7Handler } from './audit/ingest-audit.js';
+import { hl7MessageAudit } from './audit/ingest-audit.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
 import { projectRoot } from './fhir/definitions-path.js';
@@ -125,9 +125,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
   if (!auditor)
     log.warn('audit.off', { action: 'FERRY_AUDIT=off records no access; never use it in production' });
   // every HL7 v2 message leaves an AuditEvent, durable before its ACK
-  const hl7v2Handler = auditor
-    ? auditedHl7Handler(mappingHandler(ctx, hl7), auditor)
-    : mappingHandler(ctx, hl7);
+  const hl7v2Handler = mappingHandler(ctx, auditor ? { ...hl7, audit: hl7MessageAudit(auditor) } : hl7);
   const app = createApp({
     ...(auditor ? { auditor } : {}),
     ctx,

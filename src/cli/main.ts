@@ -13,7 +13,7 @@ import { authCommand, authUsage } from './auth-commands.js';
 import { configFromEnv, fail } from './common.js';
 import { exportCommand } from './export-command.js';
 import { cliAgent, cliAuditor, csvCatalog, csvIngestUsage, ingestCsvFiles } from './csv-commands.js';
-import { recordHl7Message } from '../audit/ingest-audit.js';
+import { hl7MessageAudit } from '../audit/ingest-audit.js';
 import { verifyAuditChain } from '../audit/verify-chain.js';
 import { listDeadLetters, readDeadLetter } from '../ingest/dead-letters.js';
 import { ingestHl7Text, replayDeadLetter } from '../ingest/hl7v2/ingest-file.js';
@@ -366,8 +366,13 @@ async function deadLettersCommand(args: string[]): Promise<void> {
     (sub === 'list' ? id === undefined : (sub === 'show' || sub === 'replay') && id !== undefined);
   if (!ok) fail('usage: ferry deadletters list | show ID | replay (ID | --all)', 2);
   if (sub === 'replay') {
-    const options = hl7Options();
     const ctx = serviceContext();
+    const auditor = cliAuditor(ctx.store);
+    // a replayed message that is stored leaves its AuditEvent, as when it first arrived
+    const options = {
+      ...hl7Options(),
+      ...(auditor ? { audit: hl7MessageAudit(auditor, () => cliAgent('ferry deadletters replay')) } : {}),
+    };
     try {
       const ids = id === '--all' ? (await listDeadLetters(ctx.store)).map((l) => l.id) : [id ?? ''];
       let stored = 0;
@@ -520,7 +525,11 @@ async function ingestCommand(args: string[]): Promise<void> {
       const summary = await ingestHl7Text(
         ctx,
         text,
-        { ...options, mapName: name },
+        {
+          ...options,
+          mapName: name,
+          ...(auditor ? { audit: hl7MessageAudit(auditor, () => cliAgent('ferry ingest')) } : {}),
+        },
         (done, total) => {
           const width = 30;
           const filled = Math.round((done / Math.max(total, 1)) * width);
@@ -528,8 +537,6 @@ async function ingestCommand(args: string[]): Promise<void> {
             `\r${file} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`,
           );
         },
-        auditor &&
-          ((input, decision) => recordHl7Message(auditor, cliAgent('ferry ingest'), input, decision)),
       );
       process.stderr.write('\n');
       for (const problem of summary.problems) process.stderr.write(`  batch: ${problem}\n`);

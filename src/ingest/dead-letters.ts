@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { RecordWrite, ResourceStore } from '../store/store.js';
+import type { AuditAppend, RecordWrite, ResourceStore } from '../store/store.js';
 
 /**
  * Dead letters: inbound messages (and later CSV rows) that could not be stored, kept whole with
@@ -35,10 +35,14 @@ export function deadLetterRecord(letter: Omit<DeadLetter, 'id'>): RecordWrite & 
   return { namespace, key: id, value: { ...letter, id } };
 }
 
-/** Keeps a dead letter durably and answers its id. */
-export async function keepDeadLetter(store: ResourceStore, letter: Omit<DeadLetter, 'id'>): Promise<string> {
+/** Keeps a dead letter durably (with the AuditEvents of its answer, in the same commit); its id. */
+export async function keepDeadLetter(
+  store: ResourceStore,
+  letter: Omit<DeadLetter, 'id'>,
+  audit: AuditAppend[] = [],
+): Promise<string> {
   const record = deadLetterRecord(letter);
-  await store.write({ versions: [], records: [record] });
+  await store.write({ versions: [], records: [record], ...(audit.length > 0 ? { audit } : {}) });
   return record.key;
 }
 

@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordAccess, type Auditor } from '../audit/access-audit.js';
-import { recordHl7Message } from '../audit/ingest-audit.js';
+import { hl7MessageAudit } from '../audit/ingest-audit.js';
 import type { Logger } from '../log.js';
 import type { ServiceContext } from '../service/context.js';
 import { ReportFile, summaryLine } from './csv/csv-report.js';
@@ -127,13 +127,12 @@ export function startInbox(options: InboxOptions): Inbox {
   const ingestHl7File = async (name: string): Promise<void> => {
     const path = join(dir, 'hl7v2', processing, name);
     const text = await readFile(path, 'utf8');
-    const auditor = options.auditor;
     const summary: IngestSummary = await ingestHl7Text(
       ctx,
       text,
-      options.hl7v2,
-      undefined,
-      auditor && ((input, decision) => recordHl7Message(auditor, { user: 'inbox' }, input, decision)),
+      options.auditor
+        ? { ...options.hl7v2, audit: hl7MessageAudit(options.auditor, () => ({ user: 'inbox' })) }
+        : options.hl7v2,
     );
     const line = `${name}: ${summary.messages} messages: ${summary.stored} stored, ${summary.rejected} rejected (AE), ${summary.refused} refused (AR)`;
     await audit(summary.stored === summary.messages ? 200 : 206, `HL7 v2 ingest from the inbox: ${line}`);

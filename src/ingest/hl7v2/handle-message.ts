@@ -1,8 +1,15 @@
-import type { ResourceStore } from '../../store/store.js';
+import type { AuditAppend, ResourceStore } from '../../store/store.js';
 import { keepDeadLetter, type DeadLetter } from '../dead-letters.js';
 import { rejectWith, type AckDecision, type AckIssue } from './ack.js';
 import { describeLocation } from './hl7-error.js';
 import { headerOf, type Hl7Handler, type InboundMessage } from './inbound.js';
+
+/**
+ * The AuditEvent of a message's answer (AA, AE or AR), built before the answer is written so it
+ * commits with it: with the message's resources, or with its dead letter. An answer on record
+ * is then exactly an answer given.
+ */
+export type MessageAudit = (input: InboundMessage, code: 'AA' | 'AE' | 'AR') => AuditAppend;
 
 /** What the header says about a message, for the dead letter (no patient data). */
 function describe(input: InboundMessage): Pick<DeadLetter, 'messageType' | 'controlId' | 'sender'> {
@@ -27,6 +34,7 @@ export async function keepAndAnswer(
   input: InboundMessage,
   code: 'AE' | 'AR',
   issue: AckIssue & { text: string },
+  audit?: MessageAudit,
 ): Promise<AckDecision> {
   const letter = {
     source: 'hl7v2' as const,
@@ -38,21 +46,27 @@ export async function keepAndAnswer(
     reason: issue.text,
     ...(issue.location?.segment ? { location: describeLocation(issue.location) } : {}),
   };
-  const id = await keepDeadLetter(store, letter);
+  const id = await keepDeadLetter(store, letter, audit ? [audit(input, code)] : []);
   const text = `${issue.text}; kept as dead letter ${id}`;
   return { code, text, issues: [{ severity: 'E', ...issue, text }] };
 }
 
 /** An unreadable message: kept as a dead letter, answered AR with the parse error. */
-export async function rejectUnreadable(store: ResourceStore, input: InboundMessage): Promise<AckDecision> {
+export async function rejectUnreadable(
+  store: ResourceStore,
+  input: InboundMessage,
+  audit?: MessageAudit,
+): Promise<AckDecision> {
   if (input.parsed.ok) throw new Error('the message was read');
   const decision = rejectWith(input.parsed.error);
   const issue = decision.issues?.[0];
-  return keepAndAnswer(store, input, 'AR', {
-    ...issue,
-    code: issue?.code ?? 207,
-    text: input.parsed.error.message,
-  });
+  return keepAndAnswer(
+    store,
+    input,
+    'AR',
+    { ...issue, code: issue?.code ?? 207, text: input.parsed.error.message },
+    audit,
+  );
 }
 
 /**

@@ -44,8 +44,6 @@ export async function ingestHl7Text(
   text: string,
   options: Hl7IngestOptions,
   progress?: (done: number, total: number) => void,
-  /** Called with each message and how it was answered (the audit trail records it). */
-  answered?: (input: InboundMessage, decision: AckDecision) => Promise<void>,
 ): Promise<IngestSummary> {
   const { messages, problems } = splitMessages(text);
   const summary: IngestSummary = {
@@ -60,8 +58,7 @@ export async function ingestHl7Text(
     const input = readInbound(Buffer.from(message, 'utf8'), 'file');
     const decision = input.parsed.ok
       ? await ingestMessage(ctx, input, input.parsed.message, options)
-      : await rejectUnreadable(ctx.store, input);
-    await answered?.(input, decision);
+      : await rejectUnreadable(ctx.store, input, options.audit);
     tally(summary, decision, input.parsed.ok ? input.parsed.message.controlId : '');
     progress?.(n + 1, messages.length);
   }

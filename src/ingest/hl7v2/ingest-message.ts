@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Bundle } from 'fhir/r4.js';
 import { FhirError } from '../../errors.js';
 import { processBundle } from '../../service/bundle.js';
 import type { ServiceContext } from '../../service/context.js';
 import type { AckDecision, AckIssue } from './ack.js';
-import { keepAndAnswer, rejectUnreadable } from './handle-message.js';
+import { keepAndAnswer, rejectUnreadable, type MessageAudit } from './handle-message.js';
 import { Hl7Error, type ErrorCode, type ErrorLocation } from './hl7-error.js';
 import type { Hl7Handler, InboundMessage } from './inbound.js';
 import type { Hl7Message } from './message.js';
@@ -35,6 +34,8 @@ export interface Hl7IngestOptions {
   onReject?: RejectHandler;
   /** IANA zone for date/times without an offset when MSH-7 has none (FERRY_HL7_TIMEZONE). */
   timezone: string;
+  /** Each message's AuditEvent, committed with its answer (absent: not audited). */
+  audit?: MessageAudit;
 }
 
 /** Keyed records of messages already stored, per sender and MSH-10 (CONTRACT: stored once). */
@@ -109,12 +110,15 @@ export async function ingestMessage(
   options: Hl7IngestOptions,
 ): Promise<AckDecision> {
   const reject: RejectHandler =
-    options.onReject ?? ((i, code, issue) => keepAndAnswer(ctx.store, i, code, issue));
+    options.onReject ?? ((i, code, issue) => keepAndAnswer(ctx.store, i, code, issue, options.audit));
   const sender = `${message.get('MSH-3.1') ?? ''}^${message.get('MSH-4.1') ?? ''}`;
   const recordKey = `${sender}|${message.controlId}`;
   const sha256 = digest(message.text);
   const seen = await ctx.store.getRecord<ProcessedRecord>(processedNamespace, recordKey);
-  if (seen?.sha256 === sha256) return { code: 'AA', text: `already stored at ${seen.at}` };
+  if (seen?.sha256 === sha256) {
+    if (options.audit) await ctx.store.write({ versions: [], audit: [options.audit(input, 'AA')] });
+    return { code: 'AA', text: `already stored at ${seen.at}` };
+  }
   if (seen) ctx.log.warn('hl7v2.control_id_reused', { controlId: message.controlId, sender });
 
   let mapped: MappedMessage;
@@ -139,32 +143,33 @@ export async function ingestMessage(
       });
     throw error;
   }
-  let response: Bundle;
+  // the message's record commits with what it made: stored and recorded together, or neither
+  const processed: ProcessedRecord = {
+    at: ctx.now().toISOString(),
+    sha256,
+    entries: mapped.bundle.entry?.length ?? 0,
+  };
   try {
-    response = await processBundle(ctx, mapped.bundle, { maxEntries: 100_000, prefer: 'minimal' });
+    await processBundle(ctx, mapped.bundle, {
+      maxEntries: 100_000,
+      prefer: 'minimal',
+      commitWith: {
+        records: [{ namespace: processedNamespace, key: recordKey, value: processed }],
+        ...(options.audit ? { audit: [options.audit(input, 'AA')] } : {}),
+      },
+    });
   } catch (error) {
     if (error instanceof FhirError && error.status < 500 && error.status !== 409)
       return reject(input, 'AE', issueFromFhirError(error, mapped));
     throw error; // store outage or lasting conflicts: AR 207, the sender sends it again
   }
-  const entries = response.entry?.length ?? 0;
-  await ctx.store.write({
-    versions: [],
-    records: [
-      {
-        namespace: processedNamespace,
-        key: recordKey,
-        value: { at: ctx.now().toISOString(), sha256, entries },
-      },
-    ],
-  });
   return { code: 'AA' };
 }
 
 /** The gateway's HL7 v2 handler: maps, stores, acknowledges; keeps what it cannot store. */
 export function mappingHandler(ctx: ServiceContext, options: Hl7IngestOptions): Hl7Handler {
   return async (input): Promise<AckDecision> => {
-    if (!input.parsed.ok) return rejectUnreadable(ctx.store, input);
+    if (!input.parsed.ok) return rejectUnreadable(ctx.store, input, options.audit);
     return ingestMessage(ctx, input, input.parsed.message, options);
   };
 }
