@@ -122,8 +122,37 @@ interface Key {
   descending: boolean;
 }
 
+const statementCaches = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+const maxStatements = 512;
+
+/**
+ * The database as searches use it, with prepared statements kept by SQL text: the same shapes
+ * of query come back again and again (a conditional write's identifier search, once per entry),
+ * and preparing costs more than running them. Searches only `get` and `all`, so a kept
+ * statement is never busy when it is asked for again.
+ */
+function withStatementCache(db: Database.Database): Database.Database {
+  let cache = statementCaches.get(db);
+  if (!cache) {
+    cache = new Map();
+    statementCaches.set(db, cache);
+  }
+  const statements = cache;
+  const prepare = (text: string): Database.Statement => {
+    let statement = statements.get(text);
+    if (!statement) {
+      if (statements.size >= maxStatements) statements.delete(statements.keys().next().value ?? '');
+      statement = db.prepare(text);
+      statements.set(text, statement);
+    }
+    return statement;
+  };
+  return Object.create(db, { prepare: { value: prepare } }) as Database.Database;
+}
+
 /** Runs a SearchQuery on the embedded store: an index-driven page query, then includes. */
-export function runSearch(db: Database.Database, index: IndexWriter, query: SearchQuery): SearchPage {
+export function runSearch(raw: Database.Database, index: IndexWriter, query: SearchQuery): SearchPage {
+  const db = withStatementCache(raw);
   if (query.types.length === 0)
     return { matches: [], included: [], ...(query.total === 'none' ? {} : { total: 0 }) };
   const compiler = new SearchCompiler({
