@@ -10,6 +10,7 @@ import type { Hl7Message } from './message.js';
 import { applyMapping, UnsupportedMessageError, type MappedMessage } from './mapping/apply-mapping.js';
 import type { Catalog } from './mapping/model.js';
 import { addProvenance } from './mapping/provenance.js';
+import { addMerge } from './merge-patients.js';
 
 /**
  * HL7 v2 → FHIR through the one write path: a message is mapped to a transaction Bundle of
@@ -123,11 +124,13 @@ export async function ingestMessage(
 
   let mapped: MappedMessage;
   try {
-    mapped = messageToBundle(options.catalog, message, {
+    mapped = applyMapping(options.catalog, message, {
       timezone: options.timezone,
-      receivedAt: input.receivedAt,
       ...(options.mapName ? { mapName: options.mapName } : {}),
     });
+    // a merge reads the patient it retires from the store, so it is not part of the pure mapping
+    await addMerge(ctx, options.catalog, message, mapped, options.timezone);
+    addProvenance(mapped, message, input.receivedAt, options.timezone);
   } catch (error) {
     if (error instanceof UnsupportedMessageError)
       return reject(input, 'AR', {

@@ -249,7 +249,16 @@ const birthTime: Primitive = (s, ctx) => {
   };
 };
 
+/** A text (TX, FT, ST: escapes decoded, `\.br\` as a line break) as a plain-text Attachment. */
+const textAttachment: Primitive = (s) => {
+  const v = s.text('');
+  return v === undefined
+    ? undefined
+    : { contentType: 'text/plain; charset=utf-8', data: Buffer.from(v, 'utf8').toString('base64') };
+};
+
 export const primitives: Record<string, Primitive> = {
+  TextAttachment: textAttachment,
   BirthTime: birthTime,
   /** A code looked up in a vocabulary that gives a whole Coding (system, code, display). */
   Coding: text,
