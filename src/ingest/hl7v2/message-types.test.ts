@@ -197,6 +197,31 @@ describe('HL7 v2 message types: orders, specimens, immunizations, appointments, 
     assert.deepEqual(survivor?.link?.[0]?.type, 'replaces');
   });
 
+  it('merges the FHIR-Converter ADT^A40 sample', async () => {
+    const sample = readFileSync(
+      join(
+        import.meta.dirname,
+        '..',
+        '..',
+        '..',
+        'test',
+        'fixtures',
+        'hl7v2',
+        'microsoft-fhir-converter',
+        'input',
+        'ADT-A40-01.hl7',
+      ),
+      'utf8',
+    );
+    assert.equal((await send(sample)).code, 'AA');
+    const patients = await all<Patient>('Patient');
+    const old = patients.find((p) => p.identifier?.[0]?.value === '56789');
+    const survivor = patients.find((p) => p.identifier?.[0]?.value === '12345');
+    assert.equal(survivor?.name?.[0]?.family, 'Test');
+    assert.equal(old?.active, false);
+    assert.equal(old.link?.[0]?.type, 'replaced-by');
+  });
+
   it('refuses a merge without MRG with AE pointing at it', async () => {
     const decision = await send(a40('M3', 'NEW3', 'X').split('\r').slice(0, 3).join('\r'));
     assert.equal(decision.code, 'AE');
