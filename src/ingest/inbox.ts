@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordAccess, type Auditor } from '../audit/access-audit.js';
@@ -178,6 +178,8 @@ export function startInbox(options: InboxOptions): Inbox {
           continue;
         }
         seen.delete(key);
+        // a file of the same name still under way (its store was down): it goes first
+        if (existsSync(join(dir, folder, processing, name))) continue;
         try {
           await rename(path, join(dir, folder, processing, name));
         } catch {
