@@ -183,7 +183,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
       'Binary',
     ],
     exportJobs,
-    csv: { catalog: csv, maxBodyBytes: config.csvMaxBodyBytes },
+    csv: { catalog: csv, maxBodyBytes: config.csvMaxBodyBytes, uploadDir: join(config.dataDir, 'uploads') },
     deadLetters: {
       hl7v2: hl7,
       csv,

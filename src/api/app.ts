@@ -39,7 +39,7 @@ export interface AppDeps {
   /** Dead letters over HTTP (`/ingest/deadletters`), when given. */
   deadLetters?: Omit<DeadLetterRouteDeps, 'ctx' | 'auditor'>;
   /** CSV mappings; `POST /ingest/csv/{mapping}` exists only when given. */
-  csv?: { catalog: CsvCatalog; maxBodyBytes: number };
+  csv?: { catalog: CsvCatalog; maxBodyBytes: number; uploadDir?: string };
   /** Send HSTS (when serving HTTPS). */
   hsts: boolean;
   /** Bulk Data export jobs; `$export` exists only when given. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -30,6 +30,8 @@ export interface CsvRouteDeps {
   ctx: ServiceContext;
   catalog: CsvCatalog;
   maxBodyBytes: number;
+  /** Where uploads are kept while they are ingested (under the data directory: tmp may be small). */
+  uploadDir?: string;
   auditor?: Auditor;
 }
 
@@ -95,7 +97,9 @@ export function csvIngestRoute(deps: CsvRouteDeps): RequestHandler {
       );
     const mapping = withCharset(found, req.get('content-type'));
     const atomic = req.query.atomic === 'true';
-    const dir = await mkdtemp(join(tmpdir(), 'ferry-csv-'));
+    const parent = deps.uploadDir ?? tmpdir();
+    await mkdir(parent, { recursive: true });
+    const dir = await mkdtemp(join(parent, 'csv-'));
     try {
       const path = join(dir, 'upload.csv');
       const sha256 = await receive(req, path, deps.maxBodyBytes);
