@@ -23,7 +23,7 @@ import { configFromEnv, fail } from './common.js';
  */
 
 export const csvIngestUsage =
-  'usage: ferry ingest FILE.csv… --mapping NAME [--atomic] [--report PATH] [--restart]';
+  'usage: ferry ingest FILE.csv… --mapping NAME [--atomic] [--report PATH] [--restart] [--encoding latin1|utf-8]';
 
 /** Exit status when some rows were rejected but the rest was stored. */
 export const someRowsRejected = 3;
@@ -71,13 +71,26 @@ export interface CsvIngestFlags {
   atomic: boolean;
   report?: string;
   restart: boolean;
+  /** Overrides the mapping's encoding for these files. */
+  encoding?: string;
 }
 
 /** Ingests each file; sets the exit status. */
 export async function ingestCsvFiles(files: string[], name: string, flags: CsvIngestFlags): Promise<void> {
   const catalog = csvCatalog();
-  const mapping = catalog.mappings.get(name);
-  if (!mapping) fail(`no CSV mapping ${name}; there are: ${[...catalog.mappings.keys()].join(', ')}`, 2);
+  const found = catalog.mappings.get(name);
+  if (!found) fail(`no CSV mapping ${name}; there are: ${[...catalog.mappings.keys()].join(', ')}`, 2);
+  const encodings: Record<string, 'utf-8' | 'latin1'> = {
+    'utf-8': 'utf-8',
+    utf8: 'utf-8',
+    latin1: 'latin1',
+    'latin-1': 'latin1',
+    'iso-8859-1': 'latin1',
+  };
+  const encoding = flags.encoding === undefined ? undefined : encodings[flags.encoding.toLowerCase()];
+  if (flags.encoding !== undefined && encoding === undefined)
+    fail(`--encoding ${flags.encoding}: use utf-8 or latin1 (ISO-8859-1)`, 2);
+  const mapping = encoding ? { ...found, read: { ...found.read, encoding } } : found;
   for (const f of files) if (!existsSync(f) || !statSync(f).isFile()) fail(`cannot read ${f}`, 2);
   if (flags.report !== undefined && files.length > 1)
     fail('--report names one file: ingest one CSV at a time with it', 2);

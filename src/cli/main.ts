@@ -480,6 +480,7 @@ async function ingestCommand(args: string[]): Promise<void> {
         atomic: { type: 'boolean' },
         report: { type: 'string' },
         restart: { type: 'boolean' },
+        encoding: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       allowPositionals: true,
@@ -497,12 +498,17 @@ async function ingestCommand(args: string[]): Promise<void> {
   const name = parsed.values.mapping;
   if (!name || parsed.positionals.length === 0) fail(usageLine, 2);
   const { values } = parsed;
-  const csvFlags = values.atomic === true || values.report !== undefined || values.restart === true;
+  const csvFlags =
+    values.atomic === true ||
+    values.report !== undefined ||
+    values.restart === true ||
+    values.encoding !== undefined;
   if (csvFlags || csvCatalog().mappings.has(name)) {
     await ingestCsvFiles(parsed.positionals, name, {
       atomic: values.atomic === true,
       restart: values.restart === true,
       ...(values.report !== undefined ? { report: values.report } : {}),
+      ...(values.encoding !== undefined ? { encoding: values.encoding } : {}),
     });
     return;
   }

@@ -247,6 +247,11 @@ describe('CSV ingest', function () {
     assert.equal((await run('patients', latin, {}, latinCatalog)).stored, 1);
     const names = (await all<Patient>('Patient')).map((p) => p.name?.[0]?.family).sort();
     assert.deepEqual(names, ['Jürgen Ærø', 'Müller']);
+    // the same Latin-1 bytes read as UTF-8: refused, not stored garbled
+    const wrong = await run('patients', latin);
+    assert.equal(wrong.stored, 0);
+    assert.deepEqual([wrong.errors[0]?.row, wrong.errors[0]?.column], [2, 'family_name']);
+    assert.match(wrong.errors[0]?.reason ?? '', /not valid UTF-8 .*encoding latin1/);
   });
 
   it('stores nothing of an atomic file with a bad row, and all of one without', async () => {

@@ -210,6 +210,15 @@ export function mapRow(
   input: RowInput,
 ): MappedResource[] {
   const cells = new RowCells(mapping, index, input.cells);
+  if (mapping.read.encoding === 'utf-8') {
+    // bytes that are not UTF-8 decode to U+FFFD: refuse the row rather than store mojibake
+    for (const [key, at] of index)
+      if (input.cells[at]?.includes('\uFFFD'))
+        throw new RowError(
+          headerOf(mapping, key),
+          'the text is not valid UTF-8 (if the file is Latin-1, read it with encoding latin1)',
+        );
+  }
   for (const [key, column] of mapping.columns)
     if (column.required && cells.get(key) === undefined)
       throw new RowError(column.header, `the required column ${column.header} is empty`);
