@@ -12,7 +12,7 @@ import type { Principal } from '../auth/principal.js';
 import { invalid, notFound, tooLarge, unsupportedMediaType } from '../errors.js';
 import { ingestCsv } from '../ingest/csv/ingest-csv.js';
 import { summaryLine, summaryOutcome } from '../ingest/csv/csv-report.js';
-import { typesWritten } from '../ingest/csv/load-csv-mappings.js';
+import { csvEncoding, typesWritten } from '../ingest/csv/load-csv-mappings.js';
 import type { CsvCatalog, CsvMapping } from '../ingest/csv/model.js';
 import { HeaderError } from '../ingest/csv/read-csv.js';
 import type { ServiceContext } from '../service/context.js';
@@ -41,11 +41,10 @@ const csvTypes = new Set(['text/csv', 'application/csv', 'text/plain']);
 function withCharset(mapping: CsvMapping, contentType: string | undefined): CsvMapping {
   const charset = /;\s*charset="?([^";]+)"?/i.exec(contentType ?? '')?.[1]?.toLowerCase();
   if (charset === undefined) return mapping;
-  if (['iso-8859-1', 'latin1', 'latin-1', 'windows-1252'].includes(charset))
-    return { ...mapping, read: { ...mapping.read, encoding: 'latin1' } };
-  if (['utf-8', 'utf8', 'us-ascii'].includes(charset))
-    return { ...mapping, read: { ...mapping.read, encoding: 'utf-8' } };
-  throw unsupportedMediaType(`charset ${charset.slice(0, 40)} is not read here: send UTF-8 or ISO-8859-1`);
+  const encoding = csvEncoding(charset);
+  if (!encoding)
+    throw unsupportedMediaType(`charset ${charset.slice(0, 40)} is not read here: send UTF-8 or ISO-8859-1`);
+  return { ...mapping, read: { ...mapping.read, encoding } };
 }
 
 /** The request body to a file; its SHA-256. 413 beyond the limit. */

@@ -9,7 +9,7 @@ import { openStore } from '../main.js';
 import { ReportFile, summaryLine } from '../ingest/csv/csv-report.js';
 import { fileSource } from '../ingest/csv/csv-source.js';
 import { ingestCsv, type CsvSummary } from '../ingest/csv/ingest-csv.js';
-import { loadCsvCatalog } from '../ingest/csv/load-csv-mappings.js';
+import { csvEncoding, loadCsvCatalog } from '../ingest/csv/load-csv-mappings.js';
 import type { CsvCatalog } from '../ingest/csv/model.js';
 import { HeaderError } from '../ingest/csv/read-csv.js';
 import { ConfigError } from '../config.js';
@@ -80,14 +80,7 @@ export async function ingestCsvFiles(files: string[], name: string, flags: CsvIn
   const catalog = csvCatalog();
   const found = catalog.mappings.get(name);
   if (!found) fail(`no CSV mapping ${name}; there are: ${[...catalog.mappings.keys()].join(', ')}`, 2);
-  const encodings: Record<string, 'utf-8' | 'latin1'> = {
-    'utf-8': 'utf-8',
-    utf8: 'utf-8',
-    latin1: 'latin1',
-    'latin-1': 'latin1',
-    'iso-8859-1': 'latin1',
-  };
-  const encoding = flags.encoding === undefined ? undefined : encodings[flags.encoding.toLowerCase()];
+  const encoding = flags.encoding === undefined ? undefined : csvEncoding(flags.encoding);
   if (flags.encoding !== undefined && encoding === undefined)
     fail(`--encoding ${flags.encoding}: use utf-8 or latin1 (ISO-8859-1)`, 2);
   const mapping = encoding ? { ...found, read: { ...found.read, encoding } } : found;

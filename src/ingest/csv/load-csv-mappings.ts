@@ -20,6 +20,20 @@ import {
   type ValueType,
 } from './model.js';
 
+const encodings: Record<string, ReadOptions['encoding']> = {
+  'utf-8': 'utf-8',
+  utf8: 'utf-8',
+  'us-ascii': 'utf-8',
+  latin1: 'latin1',
+  'latin-1': 'latin1',
+  'iso-8859-1': 'latin1',
+};
+
+/** The encoding a name (a mapping's, a command's, a charset) means, if it is one Ferry reads. */
+export function csvEncoding(name: string): ReadOptions['encoding'] | undefined {
+  return encodings[name.trim().toLowerCase()];
+}
+
 /** Where the CSV mappings that ship with Ferry are. */
 export const defaultCsvMappingDir = join(projectRoot, 'mappings', 'csv');
 
@@ -52,15 +66,7 @@ function readOptions(file: string, value: unknown, defaultZone: string): ReadOpt
     throw new MappingFileError(file, "'csv.delimiter' must be one character (not a quote or line break)");
   if (typeof quote !== 'string' || quote.length !== 1)
     throw new MappingFileError(file, "'csv.quote' must be one character");
-  const encoding = typeof doc.encoding === 'string' ? doc.encoding.toLowerCase() : 'utf-8';
-  const encodings: Record<string, ReadOptions['encoding']> = {
-    'utf-8': 'utf-8',
-    utf8: 'utf-8',
-    latin1: 'latin1',
-    'latin-1': 'latin1',
-    'iso-8859-1': 'latin1',
-  };
-  const chosen = encodings[encoding];
+  const chosen = csvEncoding(typeof doc.encoding === 'string' ? doc.encoding : 'utf-8');
   if (!chosen) throw new MappingFileError(file, "'csv.encoding' must be utf-8 or latin1 (ISO-8859-1)");
   const timezone = doc.timezone ?? defaultZone;
   if (typeof timezone !== 'string' || !isKnownZone(timezone))
