@@ -25,6 +25,7 @@ import {
 import type { SearchQuery } from '../../search/types.js';
 import { GroupCommit } from './group-commit.js';
 import { IndexWriter } from './index-writer.js';
+import { LogSync } from './log-sync.js';
 import { runSearch } from './run-search.js';
 import { SqliteSnapshot } from './snapshot.js';
 import { toVersion, type VersionColumns } from './rows.js';
@@ -75,8 +76,9 @@ function translate(error: unknown): unknown {
 }
 
 /**
- * The embedded store: better-sqlite3 in WAL mode with synchronous=FULL, so a commit is on disk
- * before a write is acknowledged; concurrent writers share commits through GroupCommit.
+ * The embedded store: better-sqlite3 in WAL mode; a write is acknowledged only once its commit is
+ * on disk. Concurrent writers share commits through GroupCommit, and the log is synced by
+ * LogSync off the event loop, so requests go on being served while the disk flushes.
  */
 export class SqliteStore implements ResourceStore {
   private readonly db: Database.Database;
@@ -84,15 +86,22 @@ export class SqliteStore implements ResourceStore {
   private readonly stmt;
   private readonly index: IndexWriter;
   private readonly erased: () => void;
+  private readonly log: LogSync | undefined;
   private closed = false;
   private expiringWrites = 0;
+  /** Inside bulkLoad: commits are not synced one by one (the load syncs everything at its end). */
+  private loading = false;
 
   constructor(private readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    // WAL + FULL: every commit fsyncs the log, so an acknowledged write survives power loss.
-    this.db.pragma('synchronous = FULL');
+    // WAL + NORMAL: a commit appends to the log without syncing it; the group commit then syncs
+    // the log (LogSync) before any write of the batch is acknowledged — what FULL would do inside
+    // COMMIT, but on the thread pool, so the event loop is not blocked for the fsync. Checkpoints
+    // still sync the log before copying it into the database, and the database after.
+    this.db.pragma('synchronous = NORMAL');
+    this.log = path === ':memory:' ? undefined : new LogSync(path);
     this.db.pragma('busy_timeout = 5000');
     // 256 MB of page cache: index and version pages of a large store stay in memory
     this.db.pragma('cache_size = -262144');
@@ -182,12 +191,24 @@ export class SqliteStore implements ResourceStore {
       apply: (set) => {
         this.applyWriteSet(set);
       },
+      ...(this.log ? { sync: () => this.syncLog(), relaxed: () => this.loading } : {}),
     });
   }
 
-  /** Transactions committed and write sets they carried (group commit efficiency). */
-  get commitStats(): { commits: number; items: number } {
+  /** Transactions committed, write sets they carried and log syncs (group commit efficiency). */
+  get commitStats(): { commits: number; items: number; syncs: number } {
     return { ...this.writer.stats };
+  }
+
+  /** Every commit so far, on disk; a failed sync is the store's failure (503), not the caller's. */
+  private async syncLog(): Promise<void> {
+    try {
+      await this.log?.sync();
+    } catch (error) {
+      throw new StoreUnavailableError('embedded store unavailable (the log could not be synced)', {
+        cause: error,
+      });
+    }
   }
 
   write(set: WriteSet): Promise<void> {
@@ -507,32 +528,35 @@ export class SqliteStore implements ResourceStore {
     });
   }
 
-  erase(): Promise<void> {
-    if (this.closed) return Promise.reject(new StoreUnavailableError('store is closed'));
+  async erase(): Promise<void> {
+    if (this.closed) throw new StoreUnavailableError('store is closed');
     this.writer.flush(); // queued writes land first, then go with the rest
-    return this.sync(() => {
+    await this.sync(() => {
       this.erased();
       this.index.resetCache(); // search_param rows are gone, and their pids with them
     });
+    await this.syncLog();
   }
 
   async bulkLoad<T>(load: () => Promise<T>): Promise<T> {
     if (this.closed) throw new StoreUnavailableError('store is closed');
     this.writer.flush();
-    // WAL + NORMAL: commits skip the fsync, checkpoints still sync; a crash loses the latest
+    await this.writer.settled();
+    // commits are acknowledged unsynced; checkpoints still sync, so a crash loses the latest
     // commits at worst, never the database (sqlite.org/pragma.html#pragma_synchronous)
-    this.db.pragma('synchronous = NORMAL');
+    this.loading = true;
     for (const index of deferredIndexes) this.db.exec(`DROP INDEX IF EXISTS ${index}`);
     try {
       return await load();
     } finally {
+      this.loading = false;
       // the load may have closed the store (the narrowing above does not see through await)
       if (this.isOpen()) {
         this.writer.flush();
         this.db.exec(schemaSql); // builds the deferred indexes
-        this.db.pragma('synchronous = FULL');
         // syncs the log, then copies it into the database and syncs that: all of it is durable
         this.db.pragma('wal_checkpoint(FULL)');
+        await this.syncLog(); // and whatever a reader kept the checkpoint from copying
       }
     }
   }
@@ -543,12 +567,14 @@ export class SqliteStore implements ResourceStore {
     });
   }
 
-  close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.closed) return;
     this.writer.flush();
     this.closed = true;
+    // writers whose batch is committed are answered once the log is synced, before it closes
+    await this.writer.settled();
+    await this.log?.close();
     this.db.close();
-    return Promise.resolve();
   }
 
   private isOpen(): boolean {
