@@ -83,7 +83,7 @@ export function extractIndexEntries(
       const plan = planOf(def);
       const found = plan.components ? compositeEntries(plan, resource) : parameterEntries(plan, resource);
       if (found.length === 1) entries.push(found[0] as IndexEntry);
-      else if (found.length > 1) entries.push(...unique(found));
+      else if (found.length > 1) entries.push(...uniqueEntries(found));
     } catch (e) {
       failures.push({ param: def.code, message: e instanceof Error ? e.message : String(e) });
     }
@@ -156,7 +156,7 @@ function compositeEntries(plan: Plan, resource: object): CompositeEntry[] {
 }
 
 /** Drops repeated entries (the same code in two codings, a name given twice…). */
-function unique(entries: IndexEntry[]): IndexEntry[] {
+export function uniqueEntries<T extends IndexEntry>(entries: T[]): T[] {
   const seen = new Set<string>();
   return entries.filter((e) => {
     const key = entryKey(e);
