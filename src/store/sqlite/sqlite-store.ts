@@ -91,6 +91,11 @@ export class SqliteStore implements ResourceStore {
   private expiringWrites = 0;
   /** Inside bulkLoad: commits are not synced one by one (the load syncs everything at its end). */
   private loading = false;
+  /**
+   * The chain's head as the open write transaction leaves it, once read in it (undefined: not
+   * read yet). Only the transaction's own appends move it: it holds the write lock.
+   */
+  private head: { seq: number; hash: string } | null | undefined;
 
   constructor(private readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -173,17 +178,22 @@ export class SqliteStore implements ResourceStore {
       db.exec("INSERT INTO fts_resource (fts_resource) VALUES ('delete-all')");
     });
     this.writer = new GroupCommit<WriteSet>({
-      begin: () => db.exec('BEGIN IMMEDIATE'),
+      begin: () => {
+        db.exec('BEGIN IMMEDIATE');
+        this.head = undefined;
+      },
       savepoint: () => db.exec('SAVEPOINT write_set'),
       release: () => db.exec('RELEASE write_set'),
       rollbackToSavepoint: () => {
         db.exec('ROLLBACK TO write_set');
         this.index.resetCache(); // parameter ids created in the rolled-back set are gone
+        this.head = undefined; // and so are its links
       },
       commit: () => db.exec('COMMIT'),
       rollback: () => {
         if (db.inTransaction) db.exec('ROLLBACK');
         this.index.resetCache();
+        this.head = undefined;
       },
       check: (set) => {
         this.checkWriteSet(set);
@@ -250,7 +260,10 @@ export class SqliteStore implements ResourceStore {
     for (const v of set.versions) this.applyVersion(v);
     for (const r of set.records ?? []) this.applyRecord(r);
     for (const a of set.audit ?? []) this.appendAudit(a);
-    for (const l of set.auditLinks ?? []) this.stmt.appendChain.run(l.sequence, l.id, l.hash);
+    for (const l of set.auditLinks ?? []) {
+      this.stmt.appendChain.run(l.sequence, l.id, l.hash);
+      this.head = { seq: l.sequence, hash: l.hash };
+    }
     for (const x of set.reindex ?? []) {
       const row = this.stmt.currentRid.get(x.type, x.id);
       if (row && row.version === x.versionId && row.deleted === 0)
@@ -277,7 +290,7 @@ export class SqliteStore implements ResourceStore {
 
   /** Links an AuditEvent to the head of the chain and stores it, inside the write transaction. */
   private appendAudit(a: AuditAppend): void {
-    const head = this.stmt.chainHead.get();
+    const head = this.head === undefined ? (this.stmt.chainHead.get() ?? null) : this.head;
     const sequence = (head?.seq ?? 0) + 1;
     const json = JSON.stringify(withLink(a.resource, { sequence, previous: head?.hash ?? genesisHash }));
     this.applyVersion({
@@ -290,7 +303,9 @@ export class SqliteStore implements ResourceStore {
       expectedVersionId: null,
       index: a.index,
     });
-    this.stmt.appendChain.run(sequence, a.id, recordHash(json));
+    const hash = recordHash(json);
+    this.stmt.appendChain.run(sequence, a.id, hash);
+    this.head = { seq: sequence, hash };
   }
 
   /** Restored links must continue the chain where it stands: no gap, no fork. */
