@@ -12,7 +12,7 @@ import type { IndexEntry } from '../search/types.js';
  * For any AuditEvent (a restored or reindexed one may have been written by another version).
  */
 export function auditIndexEntries(event: AuditEvent): IndexEntry[] {
-  return extractIndexEntries(event).entries.filter((e) => e.kind !== 'text');
+  return extractIndexEntries(event, undefined, { text: false }).entries;
 }
 
 /**

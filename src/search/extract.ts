@@ -69,10 +69,12 @@ export const extractionVersion = 2;
  * values its expression selects, as entries of the parameter's kind. A parameter whose expression
  * throws is reported in `failures` and the others are still indexed. `parameters` defaults to the
  * official R4 parameters of the resource's type; `_id` is left out (stores search their key).
+ * The full-text entries (`_text`, `_content`) come too unless `text` is false.
  */
 export function extractIndexEntries(
   resource: { resourceType: string },
   parameters: Iterable<SearchParamDef> = searchParameters(resource.resourceType).values(),
+  { text = true }: { text?: boolean } = {},
 ): Extraction {
   const entries: IndexEntry[] = [];
   const failures: Extraction['failures'] = [];
@@ -88,7 +90,7 @@ export function extractIndexEntries(
       failures.push({ param: def.code, message: e instanceof Error ? e.message : String(e) });
     }
   }
-  entries.push(...textEntries(resource));
+  if (text) entries.push(...textEntries(resource));
   return { entries, failures };
 }
 
