@@ -23,6 +23,7 @@ import {
   type WriteSet,
 } from '../store.js';
 import type { SearchQuery } from '../../search/types.js';
+import { backstopPages, Checkpointer } from './checkpointer.js';
 import { GroupCommit } from './group-commit.js';
 import { IndexWriter } from './index-writer.js';
 import { LogSync } from './log-sync.js';
@@ -87,6 +88,7 @@ export class SqliteStore implements ResourceStore {
   private readonly index: IndexWriter;
   private readonly erased: () => void;
   private readonly log: LogSync | undefined;
+  private readonly checkpointer: Checkpointer | undefined;
   private closed = false;
   private expiringWrites = 0;
   /** Inside bulkLoad: commits are not synced one by one (the load syncs everything at its end). */
@@ -107,6 +109,12 @@ export class SqliteStore implements ResourceStore {
     // still sync the log before copying it into the database, and the database after.
     this.db.pragma('synchronous = NORMAL');
     this.log = path === ':memory:' ? undefined : new LogSync(path);
+    if (path !== ':memory:') {
+      // checkpoints run on a thread of their own (checkpointer.ts); this connection only checkpoints
+      // when the log has grown past the backstop, or when that thread has failed
+      this.db.pragma(`wal_autocheckpoint = ${backstopPages}`);
+      this.checkpointer = new Checkpointer(path, () => this.db.pragma('wal_autocheckpoint = 1000'));
+    }
     this.db.pragma('busy_timeout = 5000');
     // 256 MB of page cache: index and version pages of a large store stay in memory
     this.db.pragma('cache_size = -262144');
@@ -189,7 +197,10 @@ export class SqliteStore implements ResourceStore {
         this.index.resetCache(); // parameter ids created in the rolled-back set are gone
         this.head = undefined; // and so are its links
       },
-      commit: () => db.exec('COMMIT'),
+      commit: () => {
+        db.exec('COMMIT');
+        this.checkpointer?.committed();
+      },
       rollback: () => {
         if (db.inTransaction) db.exec('ROLLBACK');
         this.index.resetCache();
@@ -205,9 +216,9 @@ export class SqliteStore implements ResourceStore {
     });
   }
 
-  /** Transactions committed, write sets they carried and log syncs (group commit efficiency). */
-  get commitStats(): { commits: number; items: number; syncs: number } {
-    return { ...this.writer.stats };
+  /** Transactions committed, write sets they carried, log syncs and checkpoints on their thread. */
+  get commitStats(): { commits: number; items: number; syncs: number; checkpoints: number } {
+    return { ...this.writer.stats, checkpoints: this.checkpointer?.stats.checkpoints ?? 0 };
   }
 
   /** Every commit so far, on disk; a failed sync is the store's failure (503), not the caller's. */
@@ -588,6 +599,7 @@ export class SqliteStore implements ResourceStore {
     this.closed = true;
     // writers whose batch is committed are answered once the log is synced, before it closes
     await this.writer.settled();
+    await this.checkpointer?.close();
     await this.log?.close();
     this.db.close();
   }
