@@ -96,6 +96,7 @@ export class Checkpointer {
     this.worker = undefined;
     if (!worker) return;
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.ref(); // the process waits for the connection to close
     worker.postMessage('close');
     await exited;
   }
