@@ -56,7 +56,7 @@ function generatorSection(): unknown {
 async function storeSection(): Promise<unknown> {
   const runs = await runStoreBench(seed, num('BENCH_STORE_RESOURCES', 20_000), num('BENCH_STORE_SECONDS', 4));
   printTable(
-    '2. Store writes (SqliteStore, WAL + synchronous=FULL, fresh file per mode, no HTTP, no validation)',
+    '2. Store writes (SqliteStore, WAL, log synced per group commit, fresh file per mode, no HTTP, no validation)',
     ['mode', 'index', 'resources', 'seconds', 'resources/s', 'commits', 'write sets', 'sets/commit'],
     runs.map((r) => [
       r.mode,
