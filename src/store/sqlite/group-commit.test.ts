@@ -43,7 +43,7 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 
 describe('GroupCommit with a log sync', () => {
   it('answers a batch only after a sync that began after its commit', async () => {
-    const { writer, durable, syncs } = harness();
+    const { writer, committed, durable, syncs } = harness();
     const answered: number[] = [];
     const first = [1, 2, 3].map((n) => writer.submit(n).then(() => answered.push(n)));
     await turn();
@@ -53,11 +53,13 @@ describe('GroupCommit with a log sync', () => {
     const second = [4, 5].map((n) => writer.submit(n).then(() => answered.push(n)));
     await turn();
     assert.equal(syncs.length, 1, 'one sync at a time');
+    assert.deepEqual(committed, [1, 2, 3], 'what arrives during a sync waits for it, to share one commit');
     syncs[0]!.release();
     await Promise.all(first);
     assert.deepEqual(answered.sort(), [1, 2, 3]);
     await turn();
-    assert.equal(syncs.length, 2, 'the batches committed meanwhile share the next sync');
+    assert.equal(syncs.length, 2, 'the sets that arrived meanwhile share the next commit and sync');
+    assert.equal(writer.stats.commits, 2);
     assert.deepEqual(syncs[1]!.covers, [1, 2, 3, 4, 5]);
     syncs[1]!.release();
     await Promise.all(second);

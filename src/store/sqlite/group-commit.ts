@@ -7,9 +7,9 @@
  *
  * With a `sync` option the commit itself does not wait for the disk: committed batches wait for
  * the next `sync` (one fsync of the log, off the event loop), and only then are their writers
- * answered. One sync runs at a time and covers every batch committed before it started, so the
- * batches committed while it runs share the one after it — the event loop keeps building and
- * committing the next batch while the disk flushes the last.
+ * answered. One sync runs at a time and covers every batch committed before it started; the write
+ * sets that arrive while it runs wait for it to end, then share one commit and the next sync —
+ * the event loop keeps serving requests while the disk flushes.
  */
 export interface GroupCommitOptions<T> {
   /** Opens the shared transaction. */
@@ -65,12 +65,20 @@ export class GroupCommit<T> {
     if (this.failed !== undefined) return Promise.reject(this.failed);
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => {
-          this.flush();
-        });
-      }
+      this.schedule();
+    });
+  }
+
+  /**
+   * Flushes the queue at the end of this turn — unless a sync is running: what is committed now
+   * could not be answered before the sync after it anyway, so the queue waits for the running
+   * sync to end and then goes in one transaction (fewer, larger commits under load).
+   */
+  private schedule(): void {
+    if (this.scheduled || this.syncing) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.flush();
     });
   }
 
@@ -182,6 +190,7 @@ export class GroupCommit<T> {
     void this.syncing.finally(() => {
       this.syncing = undefined;
       this.startSync();
+      if (this.queue.length > 0) this.schedule();
     });
   }
 
