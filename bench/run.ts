@@ -57,7 +57,7 @@ function generatorSection(): unknown {
 async function storeSection(): Promise<unknown> {
   const runs = await runStoreBench(seed, num('BENCH_STORE_RESOURCES', 20_000), num('BENCH_STORE_SECONDS', 4));
   printTable(
-    '2. Store writes (SqliteStore, WAL + synchronous=FULL, fresh file per mode, no HTTP, no validation)',
+    '2. Store writes (SqliteStore, WAL, log synced per group commit, fresh file per mode, no HTTP, no validation)',
     ['mode', 'index', 'resources', 'seconds', 'resources/s', 'commits', 'write sets', 'sets/commit'],
     runs.map((r) => [
       r.mode,
@@ -277,8 +277,8 @@ const auth = env.BENCH_AUTH === '0' ? undefined : await authSection();
 const hl7Ingest = env.BENCH_HL7 === '0' ? undefined : await runHl7IngestBench(num('BENCH_HL7_SECONDS', 4));
 if (hl7Ingest) printHl7IngestBench(hl7Ingest, '2c. HL7 v2 ingest end to end');
 globalThis.gc?.();
-const http = await httpSection();
-printHttp(http);
+const http = env.BENCH_HTTP === '0' ? [] : await httpSection();
+if (http.length > 0) printHttp(http);
 printExportBench(exportRuns);
 globalThis.gc?.();
 const validation = env.BENCH_VALIDATION === '0' ? {} : await validationSection();

@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/principal.js';
 import type { AuditAppend, ResourceStore } from '../store/store.js';
-import { auditIndexEntries } from './audit-index.js';
+import { builtAuditIndexEntries } from './audit-index.js';
 import { buildAuditEvent, type AuditAgent, type AuditFacts } from './audit-event.js';
 
 /**
@@ -59,7 +59,7 @@ export function auditAppend(auditor: Auditor, agent: AuditAgent, facts: AccessFa
     id: resource.id ?? '',
     lastUpdated: resource.recorded,
     resource,
-    index: auditIndexEntries(resource),
+    index: builtAuditIndexEntries(resource),
   };
 }
 

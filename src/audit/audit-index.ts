@@ -1,5 +1,7 @@
 import type { AuditEvent } from 'fhir/r4.js';
-import { extractIndexEntries } from '../search/extract.js';
+import { dateEntries } from '../search/extract-ranges.js';
+import { referenceEntries, stringEntries, tokenEntries } from '../search/extract-values.js';
+import { extractIndexEntries, uniqueEntries } from '../search/extract.js';
 import type { IndexEntry } from '../search/types.js';
 
 /**
@@ -7,7 +9,46 @@ import type { IndexEntry } from '../search/types.js';
  * (`_text`, `_content`) entry. The audit trail grows by one record per access, and a full-text
  * row is its most expensive index row; the audit trail is searched by its parameters
  * (date, agent, entity, patient, type, subtype, action, outcome, source…), not by words.
+ * For any AuditEvent (a restored or reindexed one may have been written by another version).
  */
 export function auditIndexEntries(event: AuditEvent): IndexEntry[] {
-  return extractIndexEntries(event).entries.filter((e) => e.kind !== 'text');
+  return extractIndexEntries(event, undefined, { text: false }).entries;
+}
+
+/**
+ * The same entries for an AuditEvent that buildAuditEvent has just made, read straight off the
+ * elements it fills, through the same converters as the generic extraction but without
+ * evaluating every parameter's expression or collecting text: the cost of each access's record.
+ * Keep it in step with buildAuditEvent; the tests check both give the same entries.
+ */
+export function builtAuditIndexEntries(event: AuditEvent): IndexEntry[] {
+  const out: IndexEntry[] = [];
+  const add = (entries: IndexEntry[]): void => {
+    if (entries.length === 1) out.push(entries[0] as IndexEntry);
+    else if (entries.length > 1) out.push(...uniqueEntries(entries));
+  };
+  const agents = event.agent;
+  const entities = event.entity ?? [];
+  // in the order of the R4 parameters, as the generic extraction gives them
+  add(dateEntries('_lastUpdated', event.meta?.lastUpdated, 'instant'));
+  add(tokenEntries('action', event.action, 'code'));
+  add(agents.flatMap((a) => stringEntries('address', a.network?.address, 'string')));
+  add(agents.flatMap((a) => referenceEntries('agent', a.who, 'Reference')));
+  add(agents.flatMap((a) => tokenEntries('altid', a.altId, 'string')));
+  add(dateEntries('date', event.recorded, 'instant'));
+  add(entities.flatMap((e) => referenceEntries('entity', e.what, 'Reference')));
+  add(entities.flatMap((e) => tokenEntries('entity-role', e.role, 'Coding')));
+  add(entities.flatMap((e) => tokenEntries('entity-type', e.type, 'Coding')));
+  add(tokenEntries('outcome', event.outcome, 'code'));
+  // `AuditEvent.agent.who.where(resolve() is Patient) | AuditEvent.entity.what.where(…)`
+  add(
+    [...agents.map((a) => a.who), ...entities.map((e) => e.what)]
+      .flatMap((who) => referenceEntries('patient', who, 'Reference'))
+      .filter((e) => e.targetType === 'Patient'),
+  );
+  add(tokenEntries('site', event.source.site, 'string'));
+  add(referenceEntries('source', event.source.observer, 'Reference'));
+  add((event.subtype ?? []).flatMap((c) => tokenEntries('subtype', c, 'Coding')));
+  add(tokenEntries('type', event.type, 'Coding'));
+  return out;
 }

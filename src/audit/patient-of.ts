@@ -45,5 +45,5 @@ export function patientOfJson(type: string, id: string, json: string | undefined
   } catch {
     return undefined;
   }
-  return patientOfEntries(type, id, extractIndexEntries(resource, defs).entries);
+  return patientOfEntries(type, id, extractIndexEntries(resource, defs, { text: false }).entries);
 }

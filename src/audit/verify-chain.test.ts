@@ -7,6 +7,7 @@ import type { AuditEvent } from 'fhir/r4.js';
 import { readLink, recordHash } from '../fhir/audit-chain.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { AuditAppend } from '../store/store.js';
+import { accessAudit } from './access-audit.js';
 import { verifyAuditChain } from './verify-chain.js';
 
 let n = 0;
@@ -73,6 +74,35 @@ describe('the audit trail hash chain', () => {
     assert.equal(report.broken, undefined);
     assert.equal(report.records, 50);
     assert.equal(report.head?.hash, previous);
+  });
+
+  it('keeps one line and one event per read when reads arrive while earlier batches sync', async () => {
+    const store = new SqliteStore(path);
+    const auditor = {
+      store,
+      source: { site: 'http://localhost/fhir', name: 'ferry-test' },
+      now: () => new Date(),
+    };
+    const audit = accessAudit(auditor, () => ({ clientId: 'reader', address: '10.0.0.9' }));
+    const read = (i: number): Promise<void> =>
+      audit.record([
+        audit.event({ interaction: 'read', status: 200, resource: `Observation/o${i}/_history/1` }),
+      ]);
+    // 40 waves of 25 concurrent reads, each wave a turn after the last: batches commit while the
+    // log sync of an earlier batch is still running, and a checkpoint thread starts on the way
+    const waves: Promise<void>[] = [];
+    for (let w = 0; w < 40; w++) {
+      waves.push(Promise.all(Array.from({ length: 25 }, (_, i) => read(w * 25 + i))).then(() => undefined));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(waves);
+    const { commits, items, syncs } = store.commitStats;
+    assert.equal(items, 1000);
+    assert.ok(commits > 1 && syncs <= commits, `${commits} commits, ${syncs} syncs`);
+    await store.close();
+    const report = await verify();
+    assert.equal(report.broken, undefined);
+    assert.equal(report.records, 1000);
   });
 
   it('names the record that was edited', async () => {

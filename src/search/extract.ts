@@ -69,10 +69,12 @@ export const extractionVersion = 2;
  * values its expression selects, as entries of the parameter's kind. A parameter whose expression
  * throws is reported in `failures` and the others are still indexed. `parameters` defaults to the
  * official R4 parameters of the resource's type; `_id` is left out (stores search their key).
+ * The full-text entries (`_text`, `_content`) come too unless `text` is false.
  */
 export function extractIndexEntries(
   resource: { resourceType: string },
   parameters: Iterable<SearchParamDef> = searchParameters(resource.resourceType).values(),
+  { text = true }: { text?: boolean } = {},
 ): Extraction {
   const entries: IndexEntry[] = [];
   const failures: Extraction['failures'] = [];
@@ -83,12 +85,12 @@ export function extractIndexEntries(
       const plan = planOf(def);
       const found = plan.components ? compositeEntries(plan, resource) : parameterEntries(plan, resource);
       if (found.length === 1) entries.push(found[0] as IndexEntry);
-      else if (found.length > 1) entries.push(...unique(found));
+      else if (found.length > 1) entries.push(...uniqueEntries(found));
     } catch (e) {
       failures.push({ param: def.code, message: e instanceof Error ? e.message : String(e) });
     }
   }
-  entries.push(...textEntries(resource));
+  if (text) entries.push(...textEntries(resource));
   return { entries, failures };
 }
 
@@ -156,7 +158,7 @@ function compositeEntries(plan: Plan, resource: object): CompositeEntry[] {
 }
 
 /** Drops repeated entries (the same code in two codings, a name given twice…). */
-function unique(entries: IndexEntry[]): IndexEntry[] {
+export function uniqueEntries<T extends IndexEntry>(entries: T[]): T[] {
   const seen = new Set<string>();
   return entries.filter((e) => {
     const key = entryKey(e);

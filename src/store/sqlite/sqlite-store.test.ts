@@ -53,6 +53,31 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
+  it('checkpoints the log on a thread of its own and answers each write once the log is synced', async () => {
+    const path = file();
+    const store = new SqliteStore(path);
+    const version = (i: number): VersionWrite => ({
+      type: 'Patient',
+      id: `c${i}`,
+      versionId: 1,
+      lastUpdated: new Date().toISOString(),
+      deleted: false,
+      json: `{"resourceType":"Patient","id":"c${i}"}`,
+      expectedVersionId: null,
+    });
+    for (let i = 0; i < 100; i++) await store.write({ versions: [version(i)] });
+    for (let wait = 0; wait < 100 && store.commitStats.checkpoints === 0; wait++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const stats = store.commitStats;
+    assert.equal(stats.syncs, stats.commits, 'one at a time: each commit had a sync of its own');
+    assert.ok(stats.checkpoints > 0, 'the checkpoint thread ran');
+    await store.close();
+    const reopened = new SqliteStore(path);
+    assert.equal((await reopened.readCurrent('Patient', 'c99'))?.versionId, 1);
+    await reopened.close();
+  });
+
   it('finds a date range member that is longer than every row indexed before it', async () => {
     const store = new SqliteStore(':memory:');
     const at = (iso: string): number => Date.parse(iso);

@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { buildAuditEvent, type AuditFacts } from './audit-event.js';
+import { auditIndexEntries, builtAuditIndexEntries } from './audit-index.js';
+
+const base: AuditFacts = {
+  interaction: 'read',
+  status: 200,
+  agent: { clientId: 'lab-a', address: '10.0.0.7' },
+  source: { site: 'http://localhost:8080/fhir', name: 'Ferry' },
+  recorded: new Date('2026-11-28T10:00:00.123Z'),
+};
+
+const cases: [string, Partial<AuditFacts>][] = [
+  ['a read of an Observation', { resource: 'Observation/o1/_history/2', patient: 'Patient/p1' }],
+  ['a read of the Patient itself', { resource: 'Patient/p1/_history/1', patient: 'Patient/p1' }],
+  ['a search with its query', { interaction: 'search-type', query: 'code=1234-5&_count=10' }],
+  [
+    'a denied request of an unauthenticated client',
+    { interaction: 'create', status: 401, outcomeText: 'no token', agent: {} },
+  ],
+  [
+    'an access with a user and purposes of use',
+    {
+      interaction: 'update',
+      resource: 'Condition/c1/_history/3',
+      patient: 'Patient/p2',
+      agent: {
+        clientId: 'ehr',
+        user: 'Practitioner/dr-who',
+        address: '::1',
+        purposeOfUse: [
+          { system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'TREAT' },
+          { system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'ETREAT' },
+        ],
+      },
+    },
+  ],
+  [
+    'a token refused',
+    { category: 'token', interaction: 'operation', status: 401, outcomeText: 'bad secret' },
+  ],
+  ['a server failure', { interaction: 'transaction', status: 500 }],
+];
+
+describe('the index entries of an AuditEvent just built', () => {
+  for (const [name, extra] of cases) {
+    it(`are those of the generic extraction, without full text, for ${name}`, () => {
+      const event = buildAuditEvent({ ...base, ...extra });
+      const generic = auditIndexEntries(event);
+      assert.ok(generic.every((e) => e.kind !== 'text'));
+      assert.deepEqual(builtAuditIndexEntries(event), generic);
+    });
+  }
+});
