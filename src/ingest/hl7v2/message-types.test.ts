@@ -6,6 +6,7 @@ import type {
   Appointment,
   DocumentReference,
   Immunization,
+  Observation,
   Patient,
   Provenance,
   ServiceRequest,
@@ -127,6 +128,12 @@ describe('HL7 v2 message types: orders, specimens, immunizations, appointments, 
     assert.equal(tenivac.route?.coding?.[0]?.code, 'C28161');
     assert.equal(tenivac.site?.coding?.[0]?.code, 'RD');
     assert.equal(tenivac.performer?.[0]?.function?.coding?.[0]?.code, 'AP');
+    const observations = await all<Observation>('Observation');
+    assert.equal(observations.length, 4, 'the OBX of the first order');
+    assert.ok(
+      observations.every((o) => o.partOf?.[0]?.reference === `Immunization/${tenivac.id ?? ''}`),
+      'part of the Immunization they describe',
+    );
     const historical = shots.filter((s) => s.primarySource === false);
     assert.equal(historical.length, 2);
     assert.ok(
@@ -135,7 +142,7 @@ describe('HL7 v2 message types: orders, specimens, immunizations, appointments, 
     );
   });
 
-  it('stores an SIU^S12 as a booked Appointment with the patient as participant', async () => {
+  it('stores an SIU^S12 as a booked Appointment with the patient, AIP and AIL as participants', async () => {
     assert.equal((await send(ig('test_conversions-SIU_S12.hl7'))).code, 'AA');
     const [appointment] = await all<Appointment>('Appointment');
     const [patient] = await all<Patient>('Patient');
@@ -144,6 +151,8 @@ describe('HL7 v2 message types: orders, specimens, immunizations, appointments, 
     assert.equal(appointment.start, '2015-06-13T14:00:00+01:00');
     assert.deepEqual(appointment.participant, [
       { status: 'accepted', actor: { reference: `Patient/${patient?.id ?? ''}` } },
+      { status: 'accepted', actor: { identifier: { value: 'JPULLEN1' }, display: 'Jeri Pullen' } },
+      { status: 'accepted', actor: { display: 'MainOffi MainOffi' } },
     ]);
     assert.deepEqual(
       appointment.identifier?.map((i) => i.value),
