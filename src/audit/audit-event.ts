@@ -142,10 +142,11 @@ export function buildAuditEvent(facts: AuditFacts): AuditEvent {
         type: {
           coding: [{ system: system.participation, code: 'IRCP', display: 'information recipient' }],
         },
+        // a client by its id; else someone at this machine (a `ferry` command, the inbox) by name
         who:
           agent.clientId !== undefined
             ? { identifier: { system: system.clients, value: agent.clientId } }
-            : { display: 'unauthenticated client' },
+            : { display: agent.user !== undefined ? `local: ${agent.user}` : 'unauthenticated client' },
         ...(agent.user !== undefined ? { altId: agent.user } : {}),
         requestor: true,
         ...(agent.address !== undefined ? { network: { address: agent.address, type: '2' as const } } : {}),
