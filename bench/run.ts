@@ -113,7 +113,7 @@ async function auditSection(): Promise<unknown> {
   const runs = await runAuditBench(seed, num('BENCH_AUDIT_RESOURCES', 40_000), num('BENCH_AUDIT_SECONDS', 3));
   const targets: Record<string, string> = { read: '≥ 70 %', create: '≥ 85 %' };
   printTable(
-    '5. Audit trail cost: GET by id and create through the service (no HTTP), 64 in flight, audited vs not; best of 2 rounds',
+    '9. Audit trail cost: GET by id and create through the service (no HTTP), 64 in flight, audited vs not; best of 2 rounds',
     ['interaction', 'without audit /s', 'with audit /s', 'share (target)'],
     auditShares(runs).map((s) => [s.phase, s.without, s.with, versus(100 * s.share, targets[s.phase] ?? '')]),
   );
@@ -124,7 +124,7 @@ async function auditSection(): Promise<unknown> {
     clients,
   );
   printTable(
-    `5b. Audit trail cost over HTTP, ${clients} clients: FERRY_AUDIT=off vs on (fresh data each); best of 2 rounds`,
+    `9b. Audit trail cost over HTTP, ${clients} clients: FERRY_AUDIT=off vs on (fresh data each); best of 2 rounds`,
     ['interaction', 'without audit /s', 'with audit /s', 'share (target)'],
     auditShares(http).map((s) => [s.phase, s.without, s.with, versus(100 * s.share, targets[s.phase] ?? '')]),
   );
