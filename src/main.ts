@@ -125,7 +125,8 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
   if (!auditor)
     log.warn('audit.off', { action: 'FERRY_AUDIT=off records no access; never use it in production' });
   // every HL7 v2 message leaves an AuditEvent, durable before its ACK
-  const hl7v2Handler = mappingHandler(ctx, auditor ? { ...hl7, audit: hl7MessageAudit(auditor) } : hl7);
+  const audited = auditor ? { ...hl7, audit: hl7MessageAudit(auditor) } : hl7;
+  const hl7v2Handler = mappingHandler(ctx, audited);
   const app = createApp({
     ...(auditor ? { auditor } : {}),
     ctx,
@@ -185,7 +186,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     exportJobs,
     csv: { catalog: csv, maxBodyBytes: config.csvMaxBodyBytes, uploadDir: join(config.dataDir, 'uploads') },
     deadLetters: {
-      hl7v2: hl7,
+      hl7v2: audited,
       csv,
       types: [
         ...new Set([
