@@ -21,34 +21,13 @@ import { mappingHandler } from './ingest-message.js';
 import { loadCatalog } from './mapping/load-mappings.js';
 
 const catalog = loadCatalog();
-const ig = (name: string): string =>
+/** A sample message of a source in test/fixtures/hl7v2 (`hl7-v2-to-fhir-ig`, `microsoft-fhir-converter`). */
+const sample = (source: string, name: string): string =>
   readFileSync(
-    join(
-      import.meta.dirname,
-      '..',
-      '..',
-      '..',
-      'test',
-      'fixtures',
-      'hl7v2',
-      'hl7-v2-to-fhir-ig',
-      'input',
-      name,
-    ),
+    join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'hl7v2', source, 'input', name),
     'utf8',
   );
-const adt = (control: string, mrn: string, family: string): string =>
-  [
-    `MSH|^~\\&|REG|HOSP|FERRY|HOSP|20240305101500+0100||ADT^A04^ADT_A01|${control}|P|2.5.1`,
-    `PID|1||${mrn}^^^HOSP^MR||${family}^Ann||19800215|F|||1 Main St^^Springfield^IL^62701||^PRN^PH^^1^555^5550101`,
-  ].join('\r');
-const a40 = (control: string, survivor: string, old: string): string =>
-  [
-    `MSH|^~\\&|REG|HOSP|FERRY|HOSP|20240306090000+0100||ADT^A40^ADT_A39|${control}|P|2.5.1`,
-    'EVN|A40|20240306090000+0100',
-    `PID|1||${survivor}^^^HOSP^MR||Smith^Ann||19800215|F`,
-    `MRG|${old}^^^HOSP^MR`,
-  ].join('\r');
+const ig = (name: string): string => sample('hl7-v2-to-fhir-ig', name);
 
 describe('HL7 v2 message types: orders, specimens, immunizations, appointments, documents, merges', function () {
   this.timeout(20000);
@@ -207,22 +186,8 @@ describe('HL7 v2 message types: orders, specimens, immunizations, appointments, 
   });
 
   it('merges the FHIR-Converter ADT^A40 sample', async () => {
-    const sample = readFileSync(
-      join(
-        import.meta.dirname,
-        '..',
-        '..',
-        '..',
-        'test',
-        'fixtures',
-        'hl7v2',
-        'microsoft-fhir-converter',
-        'input',
-        'ADT-A40-01.hl7',
-      ),
-      'utf8',
-    );
-    assert.equal((await send(sample)).code, 'AA');
+    const a40Sample = sample('microsoft-fhir-converter', 'ADT-A40-01.hl7');
+    assert.equal((await send(a40Sample)).code, 'AA');
     const patients = await all<Patient>('Patient');
     const old = patients.find((p) => p.identifier?.[0]?.value === '56789');
     const survivor = patients.find((p) => p.identifier?.[0]?.value === '12345');
