@@ -28,6 +28,18 @@ const sample = (source: string, name: string): string =>
     'utf8',
   );
 const ig = (name: string): string => sample('hl7-v2-to-fhir-ig', name);
+const adt = (control: string, mrn: string, family: string): string =>
+  [
+    `MSH|^~\\&|REG|HOSP|FERRY|HOSP|20240305101500+0100||ADT^A04^ADT_A01|${control}|P|2.5.1`,
+    `PID|1||${mrn}^^^HOSP^MR||${family}^Ann||19800215|F|||1 Main St^^Springfield^IL^62701||^PRN^PH^^1^555^5550101`,
+  ].join('\r');
+const a40 = (control: string, survivor: string, old: string): string =>
+  [
+    `MSH|^~\\&|REG|HOSP|FERRY|HOSP|20240306090000+0100||ADT^A40^ADT_A39|${control}|P|2.5.1`,
+    'EVN|A40|20240306090000+0100',
+    `PID|1||${survivor}^^^HOSP^MR||Smith^Ann||19800215|F`,
+    `MRG|${old}^^^HOSP^MR`,
+  ].join('\r');
 
 describe('HL7 v2 message types: orders, specimens, immunizations, appointments, documents, merges', function () {
   this.timeout(20000);
