@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuditAppend, RecordWrite, ResourceStore } from '../store/store.js';
 
 /**
- * Dead letters: inbound messages (and later CSV rows) that could not be stored, kept whole with
+ * Dead letters: inbound HL7 v2 messages and CSV rows that could not be stored, kept whole with
  * why and where, so nothing a sender delivered is lost and each can be replayed once the cause
  * (a mapping, a code map) is fixed. Kept as store records, durable before the sender is answered.
  */

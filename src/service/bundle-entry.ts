@@ -46,6 +46,9 @@ export function versionEntry(
 /** How a write's OperationOutcome starts when the content equalled the current version. */
 export const unchangedNote = 'Content unchanged';
 
+/** The OperationOutcome of a conditional create that found its resource already there. */
+export const existingNote = 'An existing resource matches ifNoneExist';
+
 /** The response entry of a create, update or patch. */
 export function writeEntry(result: WriteResult, prefer: ReturnPreference): BundleEntry {
   const { version } = result;

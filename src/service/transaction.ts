@@ -1,4 +1,4 @@
-import type { Bundle, BundleEntry, Resource } from 'fhir/r4.js';
+import type { Bundle, BundleEntry, OperationOutcomeIssue, Resource } from 'fhir/r4.js';
 import { badRequest, conflict, FhirError, informational, notFound, preconditionFailed } from '../errors.js';
 import { newId } from '../fhir/ids.js';
 import {
@@ -9,7 +9,14 @@ import {
   type StoredVersion,
   type VersionWrite,
 } from '../store/store.js';
-import { executeEntry, statusText, versionEntry, writeEntry, type ReturnPreference } from './bundle-entry.js';
+import {
+  executeEntry,
+  existingNote,
+  statusText,
+  versionEntry,
+  writeEntry,
+  type ReturnPreference,
+} from './bundle-entry.js';
 import { conditionalReference, referencesIn, rewriteReferences } from './bundle-references.js';
 import type { EntryRequest, ParsedEntry } from './bundle-request.js';
 import {
@@ -54,6 +61,27 @@ type Plan =
 const rank: Record<ParsedEntry['method'], number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
 
 const maxAttempts = 5;
+
+/**
+ * Where a failed transaction's first error points (the inverse of entryError): the entry, and the
+ * top-level element of its resource when the issue names one; for doors that map entries back to
+ * what they were made from (an HL7 segment, a CSV row).
+ */
+export function failedEntry(error: FhirError): {
+  issue?: OperationOutcomeIssue;
+  entry?: number;
+  element?: string;
+} {
+  const issue =
+    error.outcome.issue.find((i) => i.severity === 'error' || i.severity === 'fatal') ??
+    error.outcome.issue[0];
+  const m = /^Bundle\.entry\[(\d+)\](?:\.resource\.?([A-Za-z]+)?)?/.exec(issue?.expression?.[0] ?? '');
+  return {
+    ...(issue ? { issue } : {}),
+    ...(m ? { entry: Number(m[1]) } : {}),
+    ...(m?.[2] ? { element: m[2] } : {}),
+  };
+}
 
 /** Re-raises an entry's error naming the entry, with expressions pointing into the Bundle. */
 export function entryError(n: number, error: unknown, resourceType?: string): unknown {
@@ -280,7 +308,7 @@ async function attempt(
         case 'create': {
           if (plan.existing) {
             facts.push(versionFacts('create', plan.existing, 200));
-            return versionEntry(plan.existing, 200, prefer, 'An existing resource matches ifNoneExist');
+            return versionEntry(plan.existing, 200, prefer, existingNote);
           }
           const resource = { ...(plan.resource as Resource), id: plan.id };
           return keep(

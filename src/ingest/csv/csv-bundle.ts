@@ -40,7 +40,7 @@ const keyOf = (m: MappedResource): string =>
 
 /** Builds the transaction of a chunk (rows in file order). */
 export function chunkBundle(rows: readonly MappedRow[], file: FileFacts): ChunkBundle {
-  const byKey = new Map<string, { fullUrl: string; rows: number[]; mapped: MappedResource }>();
+  const byKey = new Map<string, { rows: number[]; mapped: MappedResource }>();
   for (const r of rows) {
     for (const m of r.resources) {
       const key = keyOf(m);
@@ -48,12 +48,13 @@ export function chunkBundle(rows: readonly MappedRow[], file: FileFacts): ChunkB
       if (have) {
         have.mapped = m; // the last row's content is written
         have.rows.push(r.row);
-      } else byKey.set(key, { fullUrl: m.fullUrl, rows: [r.row], mapped: m });
+      } else byKey.set(key, { rows: [r.row], mapped: m });
     }
   }
   const entries: BundleEntry[] = [];
   const sources: ChunkBundle['entries'] = [];
-  for (const { fullUrl, rows: made, mapped } of byKey.values()) {
+  for (const { rows: made, mapped } of byKey.values()) {
+    const { fullUrl } = mapped;
     const type = mapped.spec.resourceType;
     const criteria = identityCriteria(mapped.identity);
     const resource = mapped.resource as unknown as BundleEntry['resource'];

@@ -4,7 +4,8 @@ import { auditAppend, type Auditor } from '../../audit/access-audit.js';
 import type { AuditAgent } from '../../audit/audit-event.js';
 import { FhirError } from '../../errors.js';
 import { processBundle } from '../../service/bundle.js';
-import { unchangedNote } from '../../service/bundle-entry.js';
+import { existingNote, unchangedNote } from '../../service/bundle-entry.js';
+import { failedEntry } from '../../service/transaction.js';
 import type { ServiceContext } from '../../service/context.js';
 import type { AuditAppend, RecordWrite } from '../../store/store.js';
 import { validate } from '../../validation/validate.js';
@@ -131,20 +132,9 @@ function tally(counts: CsvCounts, response: Bundle, chunk: ChunkBundle): void {
     const outcome = r.outcome as OperationOutcome | undefined;
     const note = outcome?.issue[0]?.diagnostics ?? '';
     if (r.status.startsWith('201')) counts.created++;
-    else if (note.startsWith(unchangedNote) || note.startsWith('An existing resource')) counts.unchanged++;
+    else if (note.startsWith(unchangedNote) || note === existingNote) counts.unchanged++;
     else counts.updated++;
   });
-}
-
-/** The element a FHIR issue is about (`Bundle.entry[3].resource.birthDate` → `birthDate`). */
-function entryIssue(error: FhirError): { entry?: number; element?: string; text: string } {
-  const first =
-    error.outcome.issue.find((i) => i.severity === 'error' || i.severity === 'fatal') ??
-    error.outcome.issue[0];
-  const expression = first?.expression?.[0] ?? '';
-  const m = /^Bundle\.entry\[(\d+)\](?:\.resource\.?([A-Za-z]+)?)?/.exec(expression);
-  const text = (first?.diagnostics ?? error.message).replace(/^Bundle\.entry\[\d+\]: /, '').slice(0, 300);
-  return { ...(m ? { entry: Number(m[1]) } : {}), ...(m?.[2] ? { element: m[2] } : {}), text };
 }
 
 /**
@@ -175,7 +165,8 @@ function badRows(
     );
   });
   if (bad.size === 0) {
-    const { entry, element, text } = entryIssue(error);
+    const { issue, entry, element } = failedEntry(error);
+    const text = (issue?.diagnostics ?? error.message).replace(/^Bundle\.entry\[\d+\]: /, '').slice(0, 300);
     const source = entry === undefined ? undefined : chunk.entries[entry];
     if (source)
       reject(

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { FhirError } from '../../errors.js';
 import { processBundle } from '../../service/bundle.js';
+import { failedEntry } from '../../service/transaction.js';
 import type { ServiceContext } from '../../service/context.js';
 import type { AckDecision, AckIssue } from './ack.js';
 import { keepAndAnswer, rejectUnreadable, type MessageAudit } from './handle-message.js';
@@ -72,33 +73,22 @@ const issueCodes: Partial<Record<string, ErrorCode>> = {
 
 /** A FHIR error of the transaction as an ERR: the entry's segment and, when known, the field. */
 export function issueFromFhirError(error: FhirError, mapped: MappedMessage): AckIssue & { text: string } {
-  const first =
-    error.outcome.issue.find((i) => i.severity === 'error' || i.severity === 'fatal') ??
-    error.outcome.issue[0];
-  const expression = first?.expression?.[0] ?? '';
-  const m = /^Bundle\.entry\[(\d+)\](?:\.resource\.?([A-Za-z]+)?)?/.exec(expression);
-  let location: ErrorLocation = {};
-  if (m) {
-    const source = mapped.sources[Number(m[1])];
-    if (source) {
-      location = source.location;
-      const element = m[2];
-      if (element) {
-        for (const [name, at] of source.elements) {
-          if (element === name || element.startsWith(name)) {
-            location = at;
-            break;
-          }
-        }
-      }
+  const { issue: first, entry, element } = failedEntry(error);
+  const source = entry === undefined ? undefined : mapped.sources[entry];
+  let location: ErrorLocation = source?.location ?? {};
+  for (const [name, at] of element && source ? source.elements : []) {
+    if (element === name || element?.startsWith(name)) {
+      location = at;
+      break;
     }
   }
   let code: ErrorCode = issueCodes[first?.code ?? ''] ?? 207;
   if (error.status === 412) code = 205;
   if (error.status === 404) code = 204;
-  const where = m
-    ? ` (${mapped.sources[Number(m[1])]?.resourceType ?? 'resource'} from ${location.segment ?? 'the message'})`
-    : '';
+  const where =
+    entry !== undefined
+      ? ` (${source?.resourceType ?? 'resource'} from ${location.segment ?? 'the message'})`
+      : '';
   const text = `${(first?.diagnostics ?? error.message).slice(0, 300)}${where}`;
   return { code, text, location };
 }
