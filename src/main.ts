@@ -14,7 +14,7 @@ import { authEndpoints, TokenVerifier } from './auth/tokens.js';
 import { startBackupSchedule, type BackupSchedule } from './backup/schedule.js';
 import { agentOf, recordAccess, type Auditor } from './audit/access-audit.js';
 import { auditFailure } from './api/audit-access.js';
-import { hl7MessageAudit } from './audit/ingest-audit.js';
+import { hl7MessageAudit } from './ingest/hl7v2/message-audit.js';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
 import { projectRoot } from './fhir/definitions-path.js';

@@ -13,7 +13,7 @@ import { authCommand, authUsage } from './auth-commands.js';
 import { configFromEnv, fail } from './common.js';
 import { exportCommand } from './export-command.js';
 import { cliAgent, cliAuditor, csvCatalog, csvIngestUsage, ingestCsvFiles } from './csv-commands.js';
-import { hl7MessageAudit } from '../audit/ingest-audit.js';
+import { hl7MessageAudit } from '../ingest/hl7v2/message-audit.js';
 import { verifyAuditChain } from '../audit/verify-chain.js';
 import { listDeadLetters, readDeadLetter } from '../ingest/dead-letters.js';
 import { ingestHl7Text, replayDeadLetter } from '../ingest/hl7v2/ingest-file.js';

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recordAccess, type Auditor } from '../audit/access-audit.js';
-import { hl7MessageAudit } from '../audit/ingest-audit.js';
+import { hl7MessageAudit } from './hl7v2/message-audit.js';
 import type { Logger } from '../log.js';
 import type { ServiceContext } from '../service/context.js';
 import { ReportFile, summaryLine } from './csv/csv-report.js';

@@ -1,7 +1,7 @@
-import type { MessageAudit } from '../ingest/hl7v2/handle-message.js';
-import type { InboundMessage } from '../ingest/hl7v2/inbound.js';
-import { agentOf, auditAppend, type AccessFacts, type Auditor } from './access-audit.js';
-import type { AuditAgent } from './audit-event.js';
+import type { MessageAudit } from './handle-message.js';
+import type { InboundMessage } from './inbound.js';
+import { agentOf, auditAppend, type AccessFacts, type Auditor } from '../../audit/access-audit.js';
+import type { AuditAgent } from '../../audit/audit-event.js';
 
 /** The HTTP-like status of an acknowledgement code, for AuditEvent.outcome. */
 function statusOf(code: string): number {
