@@ -1,6 +1,5 @@
 import type { Principal } from '../auth/principal.js';
 import type { AuditAppend, ResourceStore } from '../store/store.js';
-import { builtAuditIndexEntries } from './audit-index.js';
 import { buildAuditEvent, type AuditAgent, type AuditFacts } from './audit-event.js';
 
 /**
@@ -23,7 +22,7 @@ export type AccessFacts = Omit<AuditFacts, 'agent' | 'source' | 'recorded'>;
 
 /** The audit trail of one caller (one request). */
 export interface AccessAudit {
-  /** The AuditEvent of an access, with its index entries, ready for a write set. */
+  /** The AuditEvent of an access, ready for a write set. */
   event(facts: AccessFacts): AuditAppend;
   /** Appends events durably; resolves once they are committed. */
   record(events: AuditAppend[]): Promise<void>;
@@ -52,14 +51,13 @@ export function agentOf(principal: Principal | undefined, address: string | unde
   return agent;
 }
 
-/** One AuditEvent, built and indexed, as a write set carries it. */
+/** One AuditEvent, built, as a write set carries it. */
 export function auditAppend(auditor: Auditor, agent: AuditAgent, facts: AccessFacts): AuditAppend {
   const resource = buildAuditEvent({ ...facts, agent, source: auditor.source, recorded: auditor.now() });
   return {
     id: resource.id ?? '',
     lastUpdated: resource.recorded,
     resource,
-    index: builtAuditIndexEntries(resource),
   };
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { buildAuditEvent, type AuditFacts } from './audit-event.js';
-import { auditIndexEntries, builtAuditIndexEntries } from './audit-index.js';
+import { auditIndexEntries, auditTrailIndexEntries, builtAuditIndexEntries } from '../search/audit-index.js';
 
 const base: AuditFacts = {
   interaction: 'read',
@@ -51,4 +51,21 @@ describe('the index entries of an AuditEvent just built', () => {
       assert.deepEqual(builtAuditIndexEntries(event), generic);
     });
   }
+});
+
+describe('the index entries of an AuditEvent of the audit trail', () => {
+  it('come from the generic extraction when it holds elements buildAuditEvent never fills', () => {
+    const event = buildAuditEvent({ ...base, resource: 'Patient/p1/_history/1', patient: 'Patient/p1' });
+    event.agent[0]!.name = 'Dr Who';
+    event.entity![0]!.name = 'the chart';
+    const entries = auditTrailIndexEntries(event);
+    assert.deepEqual(entries, auditIndexEntries(event));
+    assert.ok(entries.some((e) => e.param === 'agent-name' && e.kind === 'string' && e.exact === 'Dr Who'));
+    assert.ok(entries.some((e) => e.param === 'entity-name'));
+  });
+
+  it('are read straight off the elements of one that buildAuditEvent made', () => {
+    const event = buildAuditEvent({ ...base, resource: 'Observation/o1/_history/2', patient: 'Patient/p1' });
+    assert.deepEqual(auditTrailIndexEntries(event), builtAuditIndexEntries(event));
+  });
 });

@@ -22,7 +22,7 @@ function audit(): AuditAppend {
     agent: [{ requestor: true, who: { display: 'test' } }],
     source: { observer: { display: 'ferry' } },
   };
-  return { id: resource.id ?? '', lastUpdated, resource, index: [] };
+  return { id: resource.id ?? '', lastUpdated, resource };
 }
 
 describe('the audit trail hash chain', () => {

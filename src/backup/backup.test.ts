@@ -39,7 +39,7 @@ function audit(): AuditAppend {
     agent: [{ requestor: true, who: { display: 'test' } }],
     source: { observer: { display: 'ferry' } },
   };
-  return { id: resource.id ?? '', lastUpdated, resource, index: [] };
+  return { id: resource.id ?? '', lastUpdated, resource };
 }
 
 /** A store with versions, a deleted resource, an audit trail and records in two namespaces. */

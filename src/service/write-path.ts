@@ -7,7 +7,7 @@ import {
   type StoredVersion,
   type VersionWrite,
 } from '../store/store.js';
-import { auditIndexEntries } from '../audit/audit-index.js';
+import { auditIndexEntries } from '../search/audit-index.js';
 import { extractIndexEntries } from '../search/extract.js';
 import type { IndexEntry } from '../search/types.js';
 import { validate, type ValidationLevel, type ValidationPolicy } from '../validation/validate.js';

@@ -67,15 +67,16 @@ export interface WriteSet {
 /**
  * An AuditEvent for the audit trail. The store links it into the chain inside the transaction
  * that writes it (sequence = head + 1, previous = the head's hash: fhir/audit-chain.ts), so
- * concurrent writers never fork the chain, then stores it as version 1 of AuditEvent/id.
+ * concurrent writers never fork the chain, then stores it as version 1 of AuditEvent/id. It
+ * indexes the event for search itself, and may do so after the commit that makes it durable,
+ * many at a time — but a read or search of AuditEvents always finds every event whose write
+ * has been acknowledged.
  */
 export interface AuditAppend {
   id: string;
   lastUpdated: string;
   /** The AuditEvent with its meta (versionId 1, lastUpdated) and without a chain link. */
   resource: AuditEvent;
-  /** Its search index entries (the chain link adds none). */
-  index: IndexEntry[];
 }
 
 /** One record of the audit trail in chain order: its sequence, stored hash and stored version. */

@@ -30,8 +30,10 @@ export class SqliteSnapshot implements StoreSnapshot {
   async *versions(): AsyncIterable<SnapshotVersion> {
     const rows = this.db
       .prepare<[], VersionColumns & { current: number }>(
-        `SELECT v.type, v.id, v.version, v.last_updated, v.deleted, v.body, (c.seq = v.seq) AS current
-         FROM resource_version v JOIN resource_current c ON c.type = v.type AND c.id = v.id
+        // an AuditEvent's one version is current even before the audit indexer gives it its row
+        `SELECT v.type, v.id, v.version, v.last_updated, v.deleted, v.body,
+           COALESCE(c.seq = v.seq, v.type = 'AuditEvent') AS current
+         FROM resource_version v LEFT JOIN resource_current c ON c.type = v.type AND c.id = v.id
          ORDER BY v.seq`,
       )
       .iterate();

@@ -1,52 +1,29 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { FhirError } from '../../errors.js';
-import { genesisHash, recordHash, withLink } from '../../fhir/audit-chain.js';
 import {
-  RecordExistsError,
-  StoreConflictError,
   StoreUnavailableError,
-  type AuditAppend,
-  type AuditLink,
   type ChainedRecord,
   type ExportQuery,
   type HistoryPage,
   type HistoryQuery,
-  type RecordWrite,
   type ResourceStore,
   type SearchPage,
   type StoreContents,
   type StoreSnapshot,
   type StoredVersion,
-  type VersionWrite,
   type WriteSet,
 } from '../store.js';
 import type { SearchQuery } from '../../search/types.js';
-import { backstopPages, Checkpointer } from './checkpointer.js';
-import { GroupCommit } from './group-commit.js';
+import { auditIndexedUpgrade } from './audit-indexer.js';
 import { IndexWriter } from './index-writer.js';
-import { LogSync } from './log-sync.js';
+import { touchesType } from './touches-type.js';
 import { runSearch } from './run-search.js';
 import { SqliteSnapshot } from './snapshot.js';
 import { toVersion, type VersionColumns } from './rows.js';
-import { deferredIndexes, schemaSql, schemaVersion, upgrades, type SchemaProbe } from './schema.js';
-
-/** Every table erase() empties (store_meta, the schema's own bookkeeping, stays). */
-const erasedTables = [
-  'resource_version',
-  'resource_current',
-  'search_param',
-  'idx_token',
-  'idx_string',
-  'idx_date',
-  'idx_number',
-  'idx_quantity',
-  'idx_reference',
-  'idx_uri',
-  'record',
-  'audit_chain',
-];
+import { schemaSql, schemaVersion, upgrades, type SchemaProbe } from './schema.js';
+import { translate } from './translate-error.js';
+import { WriteConnection, type WriterStats } from './write-connection.js';
 
 interface VersionRow extends VersionColumns {
   seq: number;
@@ -60,61 +37,22 @@ const decodeCursor = (cursor: string): number => {
   return seq;
 };
 
-/** Translates a driver error into the port's vocabulary at the store's edge. */
-function translate(error: unknown): unknown {
-  if (error instanceof StoreConflictError || error instanceof RecordExistsError || error instanceof FhirError)
-    return error;
-  const code = (error as { code?: string }).code ?? '';
-  if (
-    code === 'SQLITE_BUSY' ||
-    code === 'SQLITE_LOCKED' ||
-    code.startsWith('SQLITE_IOERR') ||
-    code === 'SQLITE_FULL'
-  ) {
-    return new StoreUnavailableError(`embedded store unavailable (${code})`, { cause: error });
-  }
-  return error;
-}
-
 /**
  * The embedded store: better-sqlite3 in WAL mode; a write is acknowledged only once its commit is
- * on disk. Concurrent writers share commits through GroupCommit, and the log is synced by
- * LogSync off the event loop, so requests go on being served while the disk flushes.
+ * on disk. Concurrent writers share commits (write-connection.ts), and the log is synced off the
+ * event loop, so requests go on being served while the disk flushes.
  */
 export class SqliteStore implements ResourceStore {
   private readonly db: Database.Database;
-  private readonly writer: GroupCommit<WriteSet>;
+  private readonly writer: WriteConnection;
   private readonly stmt;
   private readonly index: IndexWriter;
-  private readonly erased: () => void;
-  private readonly log: LogSync | undefined;
-  private readonly checkpointer: Checkpointer | undefined;
   private closed = false;
-  private expiringWrites = 0;
-  /** Inside bulkLoad: commits are not synced one by one (the load syncs everything at its end). */
-  private loading = false;
-  /**
-   * The chain's head as the open write transaction leaves it, once read in it (undefined: not
-   * read yet). Only the transaction's own appends move it: it holds the write lock.
-   */
-  private head: { seq: number; hash: string } | null | undefined;
 
   constructor(private readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    // WAL + NORMAL: a commit appends to the log without syncing it; the group commit then syncs
-    // the log (LogSync) before any write of the batch is acknowledged — what FULL would do inside
-    // COMMIT, but on the thread pool, so the event loop is not blocked for the fsync. Checkpoints
-    // still sync the log before copying it into the database, and the database after.
-    this.db.pragma('synchronous = NORMAL');
-    this.log = path === ':memory:' ? undefined : new LogSync(path);
-    if (path !== ':memory:') {
-      // checkpoints run on a thread of their own (checkpointer.ts); this connection only checkpoints
-      // when the log has grown past the backstop, or when that thread has failed
-      this.db.pragma(`wal_autocheckpoint = ${backstopPages}`);
-      this.checkpointer = new Checkpointer(path, () => this.db.pragma('wal_autocheckpoint = 1000'));
-    }
     this.db.pragma('busy_timeout = 5000');
     // 256 MB of page cache: index and version pages of a large store stay in memory
     this.db.pragma('cache_size = -262144');
@@ -127,6 +65,7 @@ export class SqliteStore implements ResourceStore {
         (this.db.prepare(`PRAGMA index_info(${index})`).all() as { name: string }[]).map((c) => c.name),
     };
     for (const upgrade of upgrades) if (upgrade.needed(probe)) this.db.exec(upgrade.sql);
+    this.db.exec(auditIndexedUpgrade);
     const found = this.db.prepare('SELECT value FROM store_meta WHERE key = ?').get('schemaVersion') as
       { value: string } | undefined;
     if (!found) {
@@ -134,17 +73,12 @@ export class SqliteStore implements ResourceStore {
         .prepare('INSERT INTO store_meta (key, value) VALUES (?, ?)')
         .run('schemaVersion', String(schemaVersion));
     } else if (Number(found.value) > schemaVersion) {
+      this.db.close();
       throw new Error(`${path} was written by a newer Ferry (schema ${found.value}); refusing to open it`);
     }
     const db = this.db;
     this.index = new IndexWriter(db);
     this.stmt = {
-      current: db.prepare<[string, string], { version: number; deleted: number }>(
-        'SELECT version, deleted FROM resource_current WHERE type = ? AND id = ?',
-      ),
-      currentRid: db.prepare<[string, string], { rid: number; version: number; deleted: number }>(
-        'SELECT rid, version, deleted FROM resource_current WHERE type = ? AND id = ?',
-      ),
       readCurrent: db.prepare<[string, string], VersionRow>(
         `SELECT v.* FROM resource_current c JOIN resource_version v ON v.seq = c.seq
          WHERE c.type = ? AND c.id = ?`,
@@ -152,181 +86,27 @@ export class SqliteStore implements ResourceStore {
       readVersion: db.prepare<[string, string, number], VersionRow>(
         'SELECT * FROM resource_version WHERE type = ? AND id = ? AND version = ?',
       ),
-      insertVersion: db.prepare(
-        `INSERT INTO resource_version (type, id, version, last_updated, last_updated_ms, deleted, body)
-         VALUES (@type, @id, @version, @lastUpdated, @lastUpdatedMs, @deleted, @body)`,
-      ),
-      upsertCurrent: db.prepare<Record<string, unknown>, { rid: number }>(
-        `INSERT INTO resource_current (type, id, version, seq, deleted, last_updated_ms)
-         VALUES (@type, @id, @version, @seq, @deleted, @lastUpdatedMs)
-         ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
-           deleted = excluded.deleted, last_updated_ms = excluded.last_updated_ms
-         RETURNING rid`,
-      ),
       getRecord: db.prepare<[string, string], { value: string; expires_at: number | null }>(
         'SELECT value, expires_at FROM record WHERE namespace = ? AND key = ?',
       ),
       listRecords: db.prepare<[string, number], { key: string; value: string }>(
         'SELECT key, value FROM record WHERE namespace = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY key',
       ),
-      putRecord: db.prepare(
-        `INSERT INTO record (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
-      ),
-      deleteRecord: db.prepare('DELETE FROM record WHERE namespace = ? AND key = ?'),
-      purgeExpired: db.prepare('DELETE FROM record WHERE namespace = ? AND expires_at <= ?'),
-      chainHead: db.prepare<[], { seq: number; hash: string }>(
-        'SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1',
-      ),
-      appendChain: db.prepare('INSERT INTO audit_chain (seq, id, hash) VALUES (?, ?, ?)'),
     };
-    this.erased = db.transaction(() => {
-      for (const table of erasedTables) db.exec(`DELETE FROM ${table}`);
-      // a contentless full-text table is emptied with its own command
-      db.exec("INSERT INTO fts_resource (fts_resource) VALUES ('delete-all')");
-    });
-    this.writer = new GroupCommit<WriteSet>({
-      begin: () => {
-        db.exec('BEGIN IMMEDIATE');
-        this.head = undefined;
-      },
-      savepoint: () => db.exec('SAVEPOINT write_set'),
-      release: () => db.exec('RELEASE write_set'),
-      rollbackToSavepoint: () => {
-        db.exec('ROLLBACK TO write_set');
-        this.index.resetCache(); // parameter ids created in the rolled-back set are gone
-        this.head = undefined; // and so are its links
-      },
-      commit: () => {
-        db.exec('COMMIT');
-        this.checkpointer?.committed();
-      },
-      rollback: () => {
-        if (db.inTransaction) db.exec('ROLLBACK');
-        this.index.resetCache();
-        this.head = undefined;
-      },
-      check: (set) => {
-        this.checkWriteSet(set);
-      },
-      apply: (set) => {
-        this.applyWriteSet(set);
-      },
-      ...(this.log ? { sync: () => this.syncLog(), relaxed: () => this.loading } : {}),
-    });
+    this.writer = new WriteConnection(db, path, this.index);
   }
 
   /** Transactions committed, write sets they carried, log syncs and checkpoints on their thread. */
-  get commitStats(): { commits: number; items: number; syncs: number; checkpoints: number } {
-    return { ...this.writer.stats, checkpoints: this.checkpointer?.stats.checkpoints ?? 0 };
+  get commitStats(): WriterStats {
+    return this.writer.stats;
   }
 
-  /** Every commit so far, on disk; a failed sync is the store's failure (503), not the caller's. */
-  private async syncLog(): Promise<void> {
+  async write(set: WriteSet): Promise<void> {
+    if (this.closed) throw new StoreUnavailableError('store is closed');
     try {
-      await this.log?.sync();
+      await this.writer.write(set);
     } catch (error) {
-      throw new StoreUnavailableError('embedded store unavailable (the log could not be synced)', {
-        cause: error,
-      });
-    }
-  }
-
-  write(set: WriteSet): Promise<void> {
-    if (this.closed) return Promise.reject(new StoreUnavailableError('store is closed'));
-    return this.writer.submit(set).catch((error: unknown) => {
       throw translate(error);
-    });
-  }
-
-  /**
-   * Every precondition of a set — expected versions, if-absent and compare-and-set records — read
-   * inside the transaction, before the set writes anything; later versions of the same resource
-   * in the set expect what the earlier ones leave.
-   */
-  private checkWriteSet(set: WriteSet): void {
-    const leaves = new Map<string, number>();
-    for (const v of set.versions) {
-      const key = `${v.type}/${v.id}`;
-      const actual = leaves.has(key)
-        ? (leaves.get(key) ?? null)
-        : (this.stmt.current.get(v.type, v.id)?.version ?? null);
-      if (actual !== v.expectedVersionId)
-        throw new StoreConflictError(v.type, v.id, v.expectedVersionId, actual);
-      leaves.set(key, v.versionId);
-    }
-    if (set.auditLinks?.length) this.checkAuditLinks(set.auditLinks);
-    for (const r of set.records ?? []) {
-      if (!r.ifAbsent && r.expectValue === undefined) continue;
-      const found = this.stmt.getRecord.get(r.namespace, r.key);
-      const live = found && (found.expires_at === null || found.expires_at > Date.now()) ? found : undefined;
-      if (r.ifAbsent && live) throw new RecordExistsError(r.namespace, r.key);
-      if (r.expectValue !== undefined && live?.value !== JSON.stringify(r.expectValue)) {
-        throw new RecordExistsError(r.namespace, r.key);
-      }
-    }
-  }
-
-  private applyWriteSet(set: WriteSet): void {
-    for (const v of set.versions) this.applyVersion(v);
-    for (const r of set.records ?? []) this.applyRecord(r);
-    for (const a of set.audit ?? []) this.appendAudit(a);
-    for (const l of set.auditLinks ?? []) {
-      this.stmt.appendChain.run(l.sequence, l.id, l.hash);
-      this.head = { seq: l.sequence, hash: l.hash };
-    }
-    for (const x of set.reindex ?? []) {
-      const row = this.stmt.currentRid.get(x.type, x.id);
-      if (row && row.version === x.versionId && row.deleted === 0)
-        this.index.replace(row.rid, x.type, x.index);
-    }
-  }
-
-  private applyVersion(v: VersionWrite): void {
-    const params = {
-      type: v.type,
-      id: v.id,
-      version: v.versionId,
-      lastUpdated: v.lastUpdated,
-      lastUpdatedMs: Date.parse(v.lastUpdated),
-      deleted: v.deleted ? 1 : 0,
-      body: v.json ?? null,
-    };
-    const { lastInsertRowid } = this.stmt.insertVersion.run(params);
-    const row = this.stmt.upsertCurrent.get({ ...params, seq: lastInsertRowid });
-    if (!row) throw new Error(`resource_current row for ${v.type}/${v.id} was not written`);
-    // a first version has no old index rows to clear
-    this.index.replace(row.rid, v.type, v.deleted ? undefined : v.index, v.expectedVersionId !== null);
-  }
-
-  /** Links an AuditEvent to the head of the chain and stores it, inside the write transaction. */
-  private appendAudit(a: AuditAppend): void {
-    const head = this.head === undefined ? (this.stmt.chainHead.get() ?? null) : this.head;
-    const sequence = (head?.seq ?? 0) + 1;
-    const json = JSON.stringify(withLink(a.resource, { sequence, previous: head?.hash ?? genesisHash }));
-    this.applyVersion({
-      type: 'AuditEvent',
-      id: a.id,
-      versionId: 1,
-      lastUpdated: a.lastUpdated,
-      deleted: false,
-      json,
-      expectedVersionId: null,
-      index: a.index,
-    });
-    const hash = recordHash(json);
-    this.stmt.appendChain.run(sequence, a.id, hash);
-    this.head = { seq: sequence, hash };
-  }
-
-  /** Restored links must continue the chain where it stands: no gap, no fork. */
-  private checkAuditLinks(links: AuditLink[]): void {
-    let expected = (this.stmt.chainHead.get()?.seq ?? 0) + 1;
-    for (const link of links) {
-      if (link.sequence !== expected) {
-        throw new Error(`audit link ${link.sequence} does not follow the chain (expected ${expected})`);
-      }
-      expected++;
     }
   }
 
@@ -377,19 +157,8 @@ export class SqliteStore implements ResourceStore {
     );
   }
 
-  private applyRecord(r: RecordWrite): void {
-    if (r.value === null) {
-      this.stmt.deleteRecord.run(r.namespace, r.key);
-      return;
-    }
-    this.stmt.putRecord.run(r.namespace, r.key, JSON.stringify(r.value), r.expiresAt ?? null);
-    if (r.expiresAt !== undefined && ++this.expiringWrites % 500 === 0) {
-      // records that expire (replay markers, leases) are dropped now and then, a namespace at a time
-      this.stmt.purgeExpired.run(r.namespace, Date.now());
-    }
-  }
-
-  readCurrent(type: string, id: string): Promise<StoredVersion | undefined> {
+  async readCurrent(type: string, id: string): Promise<StoredVersion | undefined> {
+    if (type === 'AuditEvent') await this.auditIndexed();
     return this.sync(() => {
       const row = this.stmt.readCurrent.get(type, id);
       return row && toVersion(row);
@@ -438,11 +207,13 @@ export class SqliteStore implements ResourceStore {
     });
   }
 
-  search(query: SearchQuery): Promise<SearchPage> {
+  async search(query: SearchQuery): Promise<SearchPage> {
+    if (touchesType(query, 'AuditEvent')) await this.auditIndexed();
     return this.sync(() => runSearch(this.db, this.index, query));
   }
 
   async *streamCurrent(query: ExportQuery): AsyncIterable<StoredVersion> {
+    if (!query.types || query.types.includes('AuditEvent')) await this.auditIndexed();
     if (this.path === ':memory:') {
       // An in-memory database cannot be opened twice; stream from the main connection in pages.
       yield* this.streamPaged(query);
@@ -535,6 +306,19 @@ export class SqliteStore implements ResourceStore {
     }
   }
 
+  /**
+   * Brings the audit trail's search index up to its head (audit-indexer.ts): every AuditEvent
+   * acknowledged before this call is found by the read that follows.
+   */
+  private async auditIndexed(): Promise<void> {
+    if (this.closed) throw new StoreUnavailableError('store is closed');
+    try {
+      await this.writer.indexAudit();
+    } catch (error) {
+      throw translate(error);
+    }
+  }
+
   contents(): Promise<StoreContents> {
     return this.sync(() => {
       const count = (sql: string): number => (this.db.prepare(sql).get() as { n: number }).n;
@@ -556,34 +340,17 @@ export class SqliteStore implements ResourceStore {
 
   async erase(): Promise<void> {
     if (this.closed) throw new StoreUnavailableError('store is closed');
-    this.writer.flush(); // queued writes land first, then go with the rest
-    await this.sync(() => {
-      this.erased();
-      this.index.resetCache(); // search_param rows are gone, and their pids with them
-    });
-    await this.syncLog();
+    await this.writer.erase();
   }
 
   async bulkLoad<T>(load: () => Promise<T>): Promise<T> {
     if (this.closed) throw new StoreUnavailableError('store is closed');
-    this.writer.flush();
-    await this.writer.settled();
-    // commits are acknowledged unsynced; checkpoints still sync, so a crash loses the latest
-    // commits at worst, never the database (sqlite.org/pragma.html#pragma_synchronous)
-    this.loading = true;
-    for (const index of deferredIndexes) this.db.exec(`DROP INDEX IF EXISTS ${index}`);
+    await this.writer.startBulkLoad();
     try {
       return await load();
     } finally {
-      this.loading = false;
       // the load may have closed the store (the narrowing above does not see through await)
-      if (this.isOpen()) {
-        this.writer.flush();
-        this.db.exec(schemaSql); // builds the deferred indexes
-        // syncs the log, then copies it into the database and syncs that: all of it is durable
-        this.db.pragma('wal_checkpoint(FULL)');
-        await this.syncLog(); // and whatever a reader kept the checkpoint from copying
-      }
+      if (this.isOpen()) await this.writer.endBulkLoad();
     }
   }
 
@@ -595,12 +362,9 @@ export class SqliteStore implements ResourceStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.writer.flush();
     this.closed = true;
     // writers whose batch is committed are answered once the log is synced, before it closes
-    await this.writer.settled();
-    await this.checkpointer?.close();
-    await this.log?.close();
+    await this.writer.close();
     this.db.close();
   }
 

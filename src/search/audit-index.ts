@@ -1,8 +1,8 @@
 import type { AuditEvent } from 'fhir/r4.js';
-import { dateEntries } from '../search/extract-ranges.js';
-import { referenceEntries, stringEntries, tokenEntries } from '../search/extract-values.js';
-import { extractIndexEntries, uniqueEntries } from '../search/extract.js';
-import type { IndexEntry } from '../search/types.js';
+import { dateEntries } from './extract-ranges.js';
+import { referenceEntries, stringEntries, tokenEntries } from './extract-values.js';
+import { extractIndexEntries, uniqueEntries } from './extract.js';
+import type { IndexEntry } from './types.js';
 
 /**
  * The search index entries of an AuditEvent: every R4 AuditEvent parameter, but no full-text
@@ -16,7 +16,29 @@ export function auditIndexEntries(event: AuditEvent): IndexEntry[] {
 }
 
 /**
- * The same entries for an AuditEvent that buildAuditEvent has just made, read straight off the
+ * Whether an AuditEvent holds only elements that builtAuditIndexEntries reads for its parameters:
+ * none of agent.name, agent.role, agent.policy, entity.name (agent-name, agent-role, policy,
+ * entity-name) nor meta tags, security labels, profiles or source (_tag, _security, _profile,
+ * _source).
+ */
+function plainAuditEvent(event: AuditEvent): boolean {
+  const meta = event.meta;
+  if (meta && (meta.tag ?? meta.security ?? meta.profile ?? meta.source) !== undefined) return false;
+  for (const a of event.agent) if ((a.name ?? a.role ?? a.policy) !== undefined) return false;
+  for (const e of event.entity ?? []) if (e.name !== undefined) return false;
+  return true;
+}
+
+/**
+ * The entries of an AuditEvent of the audit trail: read straight off its elements (below) when
+ * it holds no other, else by the generic extraction. Both give the same entries.
+ */
+export function auditTrailIndexEntries(event: AuditEvent): IndexEntry[] {
+  return plainAuditEvent(event) ? builtAuditIndexEntries(event) : auditIndexEntries(event);
+}
+
+/**
+ * The same entries for an AuditEvent shaped as buildAuditEvent makes them, read straight off the
  * elements it fills, through the same converters as the generic extraction but without
  * evaluating every parameter's expression or collecting text: the cost of each access's record.
  * Keep it in step with buildAuditEvent; the tests check both give the same entries.
