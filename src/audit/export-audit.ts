@@ -14,7 +14,7 @@ export async function exportAudit(
   let written = 0;
   for await (const record of store.auditChain()) {
     const json = record.version?.json;
-    if (json === undefined) continue;
+    if (json === undefined || record.stray) continue;
     if (since !== undefined) {
       const recorded = Date.parse((JSON.parse(json) as AuditEvent).recorded);
       if (!(recorded >= since)) continue;

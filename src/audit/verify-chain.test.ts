@@ -135,6 +135,40 @@ describe('the audit trail hash chain', () => {
     );
     const report = await verify();
     assert.match(report.broken?.reason ?? 'intact', /not in the chain/);
+    assert.equal(report.broken?.id, 'forged');
     assert.equal(report.records, 3);
+  });
+
+  it('finds an edit stored as a new version of a chained record', async () => {
+    await fill(3);
+    const victim = `a${n - 1}`;
+    tamper(
+      `INSERT INTO resource_version (type, id, version, last_updated, last_updated_ms, deleted, body)
+       SELECT type, id, 2, last_updated, last_updated_ms, deleted, body FROM resource_version
+       WHERE type = 'AuditEvent' AND id = ?`,
+      victim,
+    );
+    const report = await verify();
+    assert.equal(report.broken?.id, victim);
+    assert.match(report.broken.reason, /version 2 is not in the chain/);
+  });
+
+  it('reads one snapshot: events appended during the walk are not taken for insertions', async () => {
+    await fill(300);
+    const store = new SqliteStore(path);
+    try {
+      const walking = verifyAuditChain(store);
+      const appending = Promise.all(
+        Array.from({ length: 50 }, () => store.write({ versions: [], audit: [audit()] })),
+      );
+      const [report] = await Promise.all([walking, appending]);
+      assert.equal(report.broken, undefined);
+      assert.ok(report.records >= 300, `${report.records} records`);
+    } finally {
+      await store.close();
+    }
+    const after = await verify();
+    assert.equal(after.broken, undefined);
+    assert.equal(after.records, 350);
   });
 });

@@ -16,6 +16,7 @@ export interface ChainReport {
  * Walks the audit trail in chain order and checks every link: each record's JSON hashes to what
  * was recorded when it was appended, names its own sequence, and names its predecessor's hash.
  * Then checks that no AuditEvent version exists outside the chain. Reports the first break.
+ * The walk reads one snapshot, so events appended meanwhile by a running gateway are not counted.
  */
 export async function verifyAuditChain(store: ResourceStore): Promise<ChainReport> {
   let expected = 1;
@@ -27,6 +28,13 @@ export async function verifyAuditChain(store: ResourceStore): Promise<ChainRepor
     ...(broken ? { broken } : {}),
   });
   for await (const record of store.auditChain()) {
+    if (record.stray) {
+      const version = record.version?.versionId ?? '?';
+      return report({
+        id: record.id,
+        reason: `AuditEvent/${record.id} version ${version} is not in the chain (inserted, or an edit stored as a new version)`,
+      });
+    }
     const at = { sequence: record.sequence, id: record.id };
     if (record.sequence !== expected) {
       return report({ sequence: expected, reason: `record ${expected} is missing from the chain (removed)` });
@@ -46,12 +54,6 @@ export async function verifyAuditChain(store: ResourceStore): Promise<ChainRepor
     previous = hash;
     head = { sequence: record.sequence, hash };
     expected++;
-  }
-  const stored = await store.countAuditEvents();
-  if (stored !== expected - 1) {
-    return report({
-      reason: `${stored - (expected - 1)} AuditEvent version(s) are not in the chain (inserted or rewritten)`,
-    });
   }
   return report(undefined);
 }

@@ -195,7 +195,10 @@ async function auditCommand(args: string[]): Promise<void> {
   }
   const head = report.head ? `head ${report.head.sequence} ${report.head.hash}` : 'empty';
   if (report.broken) {
-    const where = report.broken.sequence === undefined ? '' : ` at record ${report.broken.sequence}`;
+    const { sequence, id } = report.broken;
+    const where =
+      (sequence === undefined ? '' : ` at record ${sequence}`) +
+      (id === undefined ? '' : ` (AuditEvent/${id})`);
     fail(
       `audit trail broken${where}: ${report.broken.reason} (${report.records} intact records before it; ${head})`,
     );

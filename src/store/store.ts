@@ -79,7 +79,11 @@ export interface AuditAppend {
   resource: AuditEvent;
 }
 
-/** One record of the audit trail in chain order: its sequence, stored hash and stored version. */
+/**
+ * One record of the audit trail in chain order: its sequence, stored hash and stored version.
+ * AuditEvent versions that no link names (inserted beside the chain, or an edit stored as a new
+ * version) follow the chain as records with `stray: true`, sequence 0 and an empty hash.
+ */
 export interface ChainedRecord {
   sequence: number;
   id: string;
@@ -87,6 +91,7 @@ export interface ChainedRecord {
   hash: string;
   /** The stored AuditEvent (undefined when its version is gone). */
   version?: StoredVersion;
+  stray?: true;
 }
 
 /** One link of the audit chain as the store keeps it. */
@@ -201,10 +206,11 @@ export interface ResourceStore {
    */
   streamCurrent(query: ExportQuery): AsyncIterable<StoredVersion>;
   getRecord<T>(namespace: string, key: string): Promise<T | undefined>;
-  /** The audit trail in chain order (a consistent snapshot), for verification and export. */
+  /**
+   * The audit trail in chain order, then any AuditEvent version outside it (see ChainedRecord),
+   * from one consistent snapshot, for verification and export.
+   */
   auditChain(): AsyncIterable<ChainedRecord>;
-  /** How many AuditEvent versions the store holds, chained or not (an insertion or an edit as a new version shows here). */
-  countAuditEvents(): Promise<number>;
   listRecords<T>(namespace: string): Promise<{ key: string; value: T }[]>;
   /** A consistent snapshot of everything stored (see StoreSnapshot), for backups. */
   snapshot(): Promise<StoreSnapshot>;

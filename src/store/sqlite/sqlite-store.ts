@@ -129,9 +129,13 @@ export class SqliteStore implements ResourceStore {
         )
         .iterate();
       let batch: ChainedRecord[] = [];
+      let linked = 0;
       for (const row of rows) {
         const record: ChainedRecord = { sequence: row.chain_seq, id: row.chain_id, hash: row.chain_hash };
-        if (row.type !== null) record.version = toVersion(row as VersionRow);
+        if (row.type !== null) {
+          record.version = toVersion(row as VersionRow);
+          linked++;
+        }
         batch.push(record);
         if (batch.length === 256) {
           yield* batch;
@@ -140,21 +144,11 @@ export class SqliteStore implements ResourceStore {
         }
       }
       yield* batch;
+      yield* strayAuditVersions(reader, linked);
       if (reader !== this.db) reader.exec('COMMIT');
     } finally {
       if (reader !== this.db) reader.close();
     }
-  }
-
-  countAuditEvents(): Promise<number> {
-    return this.sync(
-      () =>
-        (
-          this.db.prepare("SELECT COUNT(*) AS n FROM resource_version WHERE type = 'AuditEvent'").get() as {
-            n: number;
-          }
-        ).n,
-    );
   }
 
   async readCurrent(type: string, id: string): Promise<StoredVersion | undefined> {
@@ -382,4 +376,23 @@ export class SqliteStore implements ResourceStore {
       return Promise.reject(translated instanceof Error ? translated : new Error(String(translated)));
     }
   }
+}
+
+/**
+ * AuditEvent versions no chain link names, given how many versions the links found. Counting
+ * first keeps an intact trail to one index count; only a mismatch pays for naming the strays.
+ */
+function strayAuditVersions(db: Database.Database, linked: number): ChainedRecord[] {
+  const versions = (
+    db.prepare("SELECT COUNT(*) AS n FROM resource_version WHERE type = 'AuditEvent'").get() as { n: number }
+  ).n;
+  if (versions === linked) return [];
+  return db
+    .prepare<[], VersionRow>(
+      `SELECT v.* FROM resource_version v
+       WHERE v.type = 'AuditEvent' AND (v.version > 1 OR v.id NOT IN (SELECT id FROM audit_chain))
+       ORDER BY v.seq LIMIT 100`,
+    )
+    .all()
+    .map((row) => ({ sequence: 0, id: row.id, hash: '', version: toVersion(row), stray: true as const }));
 }
