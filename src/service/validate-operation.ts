@@ -55,7 +55,8 @@ const allClear = (text: string): OperationOutcome =>
  * invariants, bindings, enforced and declared profiles, plus `profile` when given) at level
  * `full` whatever the configured level, and stores nothing. Answers every issue; an all-clear
  * informational issue when there is none. `mode=delete` asks whether the stored resource may be
- * deleted: Ferry refuses no delete, so the answer is all-clear once the resource exists.
+ * deleted: all-clear once the resource exists, except an AuditEvent. The audit trail is
+ * append-only, so every write mode on AuditEvent answers the error the write itself would get.
  */
 export async function validateOperation(
   ctx: ServiceContext,
@@ -75,6 +76,15 @@ async function validateResource(ctx: ServiceContext, request: ValidateRequest): 
   assertResourceType(type);
   if (id !== undefined) assertId(id, type);
   const args = parseArguments(request);
+  if (type === 'AuditEvent' && args.mode !== undefined) {
+    return outcome([
+      {
+        severity: 'error',
+        code: 'not-supported',
+        diagnostics: `The audit trail is append-only: an AuditEvent ${args.mode} is refused for every client`,
+      },
+    ]);
+  }
   if (args.profile !== undefined) {
     const profile = compiledStructure(args.profile);
     if (!profile) throw badRequest(`Profile ${args.profile} is not known to this server`, 'profile');

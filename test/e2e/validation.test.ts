@@ -148,6 +148,17 @@ describe('Validation and profiles over HTTP', function () {
       assert.equal((await outcomeOf(res)).issue[0]?.severity, 'information');
     });
 
+    it('answers that no AuditEvent may be created, updated or deleted', async () => {
+      for (const mode of ['create', 'update', 'delete']) {
+        const res = await server.fhir(`/AuditEvent/$validate?mode=${mode}`, {
+          method: 'POST',
+          json: { resourceType: 'AuditEvent' },
+        });
+        assert.equal(res.status, 200);
+        assert.match(errorsIn(await outcomeOf(res))[0]?.diagnostics ?? '', /append-only/, mode);
+      }
+    });
+
     it('refuses other methods with 405', async () => {
       const res = await server.fhir('/Observation/$validate');
       assert.equal(res.status, 405);
