@@ -78,4 +78,9 @@ describe('AuditEvent building (BALP)', () => {
     assert.equal(event.agent[0]?.who?.display, 'unauthenticated client');
     assert.equal(event.outcome, '4');
   });
+
+  it('grades failures: 4xx minor, 5xx serious, an unavailable service major', () => {
+    const graded = [200, 201, 404, 500, 503].map((status) => buildAuditEvent(facts({ status })).outcome);
+    assert.deepEqual(graded, ['0', '0', '4', '8', '12']);
+  });
 });

@@ -60,7 +60,7 @@ export interface AuditFacts {
    * (DICOM 110114 User Authentication, subtype 110122 Login, as BALP's security events).
    */
   category?: 'rest' | 'token';
-  /** HTTP-like status of the outcome: < 400 success, 4xx minor failure, 5xx serious failure. */
+  /** HTTP-like status of the outcome: < 400 success, 4xx minor, 5xx serious, 503 major failure. */
   status: number;
   /** Why it failed, for the record (never patient data). */
   outcomeText?: string;
@@ -88,11 +88,15 @@ const system = {
   dicom: 'http://dicom.nema.org/resources/ontology/DCM',
 };
 
-/** R4 AuditEvent.outcome: 0 success, 4 minor failure, 8 serious failure, 12 major failure. */
+/**
+ * R4 AuditEvent.outcome: 0 success, 4 minor failure (the client's error, 4xx), 8 serious failure
+ * (an unexpected error, 5xx), 12 major failure (the service is not available: 503, such as an
+ * unreachable store).
+ */
 function outcomeOf(status: number): NonNullable<AuditEvent['outcome']> {
   if (status < 400) return '0';
   if (status < 500) return '4';
-  return '8';
+  return status === 503 ? '12' : '8';
 }
 
 /** An AuditEvent for one access, with a new id and meta for its first (only) version. */
