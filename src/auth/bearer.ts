@@ -66,6 +66,14 @@ export function requireToken(verifier: TokenVerifier, events: DeniedEvents = {})
     ),
   );
   return function bearerToken(req: Request, res: Response, next: NextFunction): void {
+    // the refusal is on record before it is answered
+    const refuse = (answer: Parameters<typeof unauthorized>): void => {
+      Promise.resolve(events.denied?.(req, res, answer[1], answer[3]))
+        .catch((e: unknown) => {
+          req.log.error('audit.failed', { message: e instanceof Error ? e.message : String(e) });
+        })
+        .finally(() => unauthorized(...answer));
+    };
     const authenticate = passport.authenticate(
       'bearer',
       { session: false },
@@ -76,29 +84,24 @@ export function requireToken(verifier: TokenVerifier, events: DeniedEvents = {})
           return next();
         }
         const problem = problems.get(req);
-        const answer: Parameters<typeof unauthorized> =
+        refuse(
           status === 400
             ? [res, 400, 'invalid_request', 'the Authorization header must be "Bearer <token>"', 'invalid']
             : problem
               ? [res, 401, 'invalid_token', problem.message, problem.issueCode]
-              : [res, 401, 'invalid_token', 'no access token; send "Authorization: Bearer <token>"', 'login'];
-        // the refusal is on record before it is answered
-        Promise.resolve(events.denied?.(req, res, answer[1], answer[3]))
-          .catch((e: unknown) => {
-            req.log.error('audit.failed', { message: e instanceof Error ? e.message : String(e) });
-          })
-          .finally(() => unauthorized(...answer));
+              : [res, 401, 'invalid_token', 'no access token; send "Authorization: Bearer <token>"', 'login'],
+        );
       },
     ) as RequestHandler;
     // the strategy would also take a token from the query string; a token in a URL leaks into logs
     if (typeof req.query.access_token === 'string' && !req.headers.authorization) {
-      unauthorized(
+      refuse([
         res,
         401,
         'invalid_token',
         'send the access token in the Authorization header, not the URL',
         'security',
-      );
+      ]);
       return;
     }
     void authenticate(req, res, next);

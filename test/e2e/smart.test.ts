@@ -634,6 +634,7 @@ describe('SMART on FHIR authorization', function () {
       assert.equal(refused.status, 401);
       assert.equal((await get('/Observation/o1', 'forged')).status, 401);
       assert.equal((await get('/Patient/p1', await server.mintToken('system/Observation.rs'))).status, 403);
+      assert.equal((await get(`/Observation/o1?access_token=${server.token}`)).status, 401);
       const events = await trail();
       const tokens = events.filter((e) => e.type.code === '110114');
       assert.ok(
@@ -653,6 +654,10 @@ describe('SMART on FHIR authorization', function () {
       assert.ok(
         events.some((e) => e.outcome === '4' && /do not allow read on Patient/.test(e.outcomeDesc ?? '')),
         'a request beyond the scopes refused',
+      );
+      assert.ok(
+        events.some((e) => e.outcome === '4' && /not the URL/.test(e.outcomeDesc ?? '')),
+        'a token in the URL refused',
       );
     });
   });
