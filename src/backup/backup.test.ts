@@ -207,6 +207,23 @@ describe('backup and restore', () => {
     }
   });
 
+  it('reports a restored trail whose head is not the one the manifest records', async () => {
+    await writeBackup(source, join(dir, 'b'));
+    const manifestPath = join(dir, 'b', 'manifest.json');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
+    assert.equal(manifest.auditHead?.sequence, 12);
+    manifest.auditHead = { sequence: 13, hash: '0'.repeat(64) };
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    const target = open('target');
+    try {
+      const report = await restoreBackup(context(target), join(dir, 'b'));
+      assert.equal(report.audit.records, 12);
+      assert.match(report.audit.broken?.reason ?? 'intact', /where the backup's manifest records 13 0{64}/);
+    } finally {
+      await target.close();
+    }
+  });
+
   it('says when a restore did not complete, and refuses the half-restored store until forced', async () => {
     await writeBackup(source, join(dir, 'good'));
     // a backup whose checksums hold but whose content cannot be written: a version is missing

@@ -115,6 +115,19 @@ export async function restoreBackup(
     );
   }
   const audit = await verifyAuditChain(store);
+  const recorded = manifest.auditHead;
+  if (
+    !audit.broken &&
+    recorded &&
+    (audit.head?.sequence !== recorded.sequence || audit.head.hash !== recorded.hash)
+  ) {
+    // an intact chain, but not the one the backup was taken of (a shortened or rewritten trail)
+    audit.broken = {
+      reason:
+        `its head is ${audit.head ? `${audit.head.sequence} ${audit.head.hash}` : 'empty'} ` +
+        `where the backup's manifest records ${recorded.sequence} ${recorded.hash}`,
+    };
+  }
   return {
     manifest,
     ...report,
