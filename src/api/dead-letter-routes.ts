@@ -73,7 +73,7 @@ export function deadLetterRoutes(deps: DeadLetterRouteDeps): Router {
     let result: { stored: boolean; reason?: string; code?: string };
     if (letter.source === 'csv') result = await replayCsvDeadLetter(deps.ctx, letter, deps.csv);
     else {
-      const replay = await replayDeadLetter(deps.ctx, letter.id, deps.hl7v2);
+      const replay = await replayDeadLetter(deps.ctx, letter.id, deps.hl7v2, requestAgent(req, res));
       const code = replay?.decision.code ?? 'AR';
       result = {
         stored: code === 'AA',

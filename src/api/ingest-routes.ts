@@ -2,6 +2,7 @@ import express, { Router } from 'express';
 import { unsupportedMediaType, badRequest } from '../errors.js';
 import { answer, type Hl7Handler } from '../ingest/hl7v2/inbound.js';
 import { readHttpMessages } from '../ingest/hl7v2/http-framing.js';
+import { requestAgent } from './audit-access.js';
 
 /**
  * `/ingest` routes. `POST /ingest/hl7v2`: the body's messages go to the handler one by one, in
@@ -18,8 +19,10 @@ export function ingestRoutes(hl7v2: Hl7Handler, limits: { maxBodyBytes: number }
     for (const problem of read.problems)
       req.log.warn('hl7v2.batch_problem', { code: problem.code, text: problem.message });
     const acks: string[] = [];
+    const sender = requestAgent(req, res);
     for (const message of read.messages) {
-      const ack = await answer(message, hl7v2, req.log);
+      const from = { ...message, sender, ...(sender.address ? { remoteAddress: sender.address } : {}) };
+      const ack = await answer(from, hl7v2, req.log);
       if (ack !== undefined) acks.push(ack);
     }
     res

@@ -139,7 +139,13 @@ describe('HL7 v2 inbound through the mappings', function () {
 
   it('records every message in the audit trail with how it was answered', async () => {
     const bundle = (await (await server.fhir('/AuditEvent?_count=1000')).json()) as {
-      entry?: { resource: { outcome: string; outcomeDesc?: string } }[];
+      entry?: {
+        resource: {
+          outcome: string;
+          outcomeDesc?: string;
+          agent: { who?: { identifier?: { value?: string } }; network?: { address?: string } }[];
+        };
+      }[];
     };
     const ingest = (bundle.entry ?? [])
       .map((e) => e.resource)
@@ -149,8 +155,15 @@ describe('HL7 v2 inbound through the mappings', function () {
         (e) => e.outcome === '0' && /over mllp: ORU\^R01 .* answered AA$/.test(e.outcomeDesc ?? ''),
       ),
     );
+    const overHttp = ingest.find(
+      (e) => e.outcome === '4' && /over http: .* answered AE$/.test(e.outcomeDesc ?? ''),
+    );
+    assert.ok(overHttp, 'the HTTP message');
+    // sent with a token: the client that sent it is on record, with its address
+    assert.ok(overHttp.agent[0]?.who?.identifier?.value, 'the sending client');
     assert.ok(
-      ingest.some((e) => e.outcome === '4' && /over http: .* answered AE$/.test(e.outcomeDesc ?? '')),
+      overHttp.agent.some((a) => a.network?.address),
+      'its network address',
     );
     assert.ok(ingest.some((e) => /unreadable message answered AR$/.test(e.outcomeDesc ?? '')));
   });

@@ -5,6 +5,7 @@ import { decodeHl7 } from './charset.js';
 import { Hl7Error } from './hl7-error.js';
 import type { Hl7Segment } from './message.js';
 import { readHeader, tryParseMessage, type ParseResult } from './parse.js';
+import type { AuditAgent } from '../../audit/audit-event.js';
 
 /**
  * What the protocol layer hands to whatever handles HL7 v2 messages, whichever door they came
@@ -26,6 +27,8 @@ export interface InboundMessage {
   receivedAt: Date;
   /** The peer's address, for logs. */
   remoteAddress?: string;
+  /** Who sent it, when the transport authenticated the sender (an HTTP client's token), for the audit trail. */
+  sender?: AuditAgent;
 }
 
 /**

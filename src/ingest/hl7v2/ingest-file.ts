@@ -7,6 +7,7 @@ import { ingestMessage, type Hl7IngestOptions } from './ingest-message.js';
 import { rejectUnreadable } from './handle-message.js';
 import { tryParseMessage } from './parse.js';
 import type { AckDecision } from './ack.js';
+import type { AuditAgent } from '../../audit/audit-event.js';
 
 /**
  * HL7 v2 from files and from the dead-letter store, through the same ingest as MLLP and HTTP:
@@ -79,6 +80,7 @@ export async function replayDeadLetter(
   ctx: ServiceContext,
   id: string,
   options: Hl7IngestOptions,
+  sender?: AuditAgent,
 ): Promise<ReplayResult | undefined> {
   const letter = await readDeadLetter(ctx.store, id);
   if (!letter) return undefined;
@@ -88,6 +90,7 @@ export async function replayDeadLetter(
     charset: letter.charset,
     parsed: tryParseMessage(letter.text),
     receivedAt: new Date(letter.receivedAt),
+    ...(sender ? { sender } : {}),
   };
   const keepWithReason = async (reason: string, location?: string): Promise<void> => {
     const updated: DeadLetter = { ...letter, reason };

@@ -34,7 +34,8 @@ export function hl7MessageFacts(input: InboundMessage, code: string): AccessFact
  */
 export function hl7MessageAudit(
   auditor: Auditor,
-  agent: (input: InboundMessage) => AuditAgent = (input) => agentOf(undefined, input.remoteAddress),
+  agent: (input: InboundMessage) => AuditAgent = (input) =>
+    input.sender ?? agentOf(undefined, input.remoteAddress),
 ): MessageAudit {
   return (input, code) => auditAppend(auditor, agent(input), hl7MessageFacts(input, code));
 }
