@@ -130,6 +130,8 @@ export function exportRoutes(jobs: ExportJobs, limits: { maxBodyBytes: number })
       const list = (files: { type: string; name: string; count: number }[]) =>
         files.map((f) => ({ type: f.type, url: url(f.name), count: f.count }));
       if (job.expiresAt !== undefined) res.setHeader('Expires', new Date(job.expiresAt).toUTCString());
+      const files = job.outcome.output.length + job.outcome.deleted.length + job.outcome.error.length;
+      await audited(res, 200, `$export complete: job ${job.id}, manifest of ${files} files`);
       sendJson(req, res, 200, {
         transactionTime: job.outcome.transactionTime,
         request: job.request,

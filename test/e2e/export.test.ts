@@ -331,6 +331,32 @@ describe('Bulk Data $export', function () {
     assert.equal((await fetch(status, { headers: server.headers() })).status, 404);
   });
 
+  it('records the kick-off, the finished status, each download and a cancel in the audit trail', async () => {
+    const started = new Date().toISOString();
+    const manifest = await manifestOf(await kickOff('/$export?_type=Organization'));
+    const job = /\$export-file\/([^/]+)\//.exec(manifest.output[0]?.url ?? '')?.[1] ?? '';
+    assert.ok(job);
+    await (await fetch(local(manifest.output[0]?.url ?? ''), { headers: server.headers() })).text();
+    const cancelled = await kickOff('/$export?_type=Observation');
+    const status = local(cancelled.headers.get('content-location') ?? '');
+    assert.equal((await fetch(status, { method: 'DELETE', headers: server.headers() })).status, 202);
+    const res = await server.fhir(`/AuditEvent?date=ge${started}&_count=1000&subtype=operation`);
+    const bundle = (await res.json()) as {
+      entry?: { resource: { outcomeDesc?: string; outcome: string } }[];
+    };
+    const said = (bundle.entry ?? []).map((e) => e.resource.outcomeDesc ?? '');
+    for (const expected of [
+      new RegExp(`^\\$export kick-off: job ${job}, 1 types`),
+      new RegExp(`^\\$export complete: job ${job}, manifest of \\d+ files`),
+      new RegExp(`^\\$export file download: job ${job}, `),
+      /^\$export cancelled: job /,
+    ])
+      assert.ok(
+        said.some((text) => expected.test(text)),
+        `${String(expected)} in ${JSON.stringify(said)}`,
+      );
+  });
+
   it('says 429 when too many exports run, and takes over a job whose process died', async () => {
     // jobs left running by a process that is gone: its lease has lapsed or lapses soon
     const store = new SqliteStore(join(server.dataDir, 'ferry.db'));
