@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import type { AuditEvent, Bundle, Patient } from 'fhir/r4.js';
 import { startServer, type RunningServer } from './harness.js';
 
@@ -344,5 +345,83 @@ describe('ferry audit export', function () {
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('ferry audit verify on a tampered store', function () {
+  this.timeout(60_000);
+  let source: string;
+  /** The chain's records as the intact store holds them: sequence → AuditEvent id. */
+  let ids: Map<number, string>;
+
+  before(async () => {
+    source = mkdtempSync(join(tmpdir(), 'ferry-audit-tamper-'));
+    const server = await startServer({}, { keepDataDir: source });
+    for (let i = 0; i < 3; i++) await server.fhir(`/Patient/${(await create(server, patient)).id}`);
+    await server.stop();
+    const db = new Database(join(source, 'ferry.db'), { readonly: true });
+    try {
+      const rows = db.prepare<[], { seq: number; id: string }>('SELECT seq, id FROM audit_chain').all();
+      ids = new Map(rows.map((r) => [r.seq, r.id]));
+    } finally {
+      db.close();
+    }
+  });
+  after(() => rmSync(source, { recursive: true, force: true }));
+
+  /** Runs `ferry audit verify` on a copy of the store after `tamper` has changed it. */
+  function verifyAfter(tamper: (db: Database.Database) => void): ReturnType<typeof ferry> {
+    const copy = mkdtempSync(join(tmpdir(), 'ferry-audit-tampered-'));
+    try {
+      cpSync(source, copy, { recursive: true });
+      const db = new Database(join(copy, 'ferry.db'));
+      try {
+        tamper(db);
+      } finally {
+        db.close();
+      }
+      return ferry(copy, 'audit', 'verify');
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  }
+
+  it('exits 0 on the intact store and prints the head hash', () => {
+    assert.ok(ids.size >= 6, `only ${ids.size} records`); // three creates, three reads
+    const intact = ferry(source, 'audit', 'verify');
+    assert.equal(intact.status, 0, intact.stderr);
+    assert.match(intact.stdout, new RegExp(`intact: ${ids.size} records; head ${ids.size} [0-9a-f]{64}\\n$`));
+  });
+
+  it('names an edited record', () => {
+    const run = verifyAfter((db) => {
+      db.prepare(
+        'UPDATE resource_version SET body = replace(body, \'"outcome":"0"\', \'"outcome":"4"\') WHERE type = \'AuditEvent\' AND id = ?',
+      ).run(ids.get(4));
+    });
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, new RegExp(`record 4 \\(AuditEvent/${ids.get(4)}\\).*edited.*3 intact records`));
+  });
+
+  it('names a removed record, even when its link is removed too', () => {
+    const run = verifyAfter((db) => {
+      db.prepare("DELETE FROM resource_version WHERE type = 'AuditEvent' AND id = ?").run(ids.get(5));
+      db.prepare('DELETE FROM audit_chain WHERE seq = 5').run();
+    });
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, /record 5 is missing from the chain \(removed\).*4 intact records/);
+  });
+
+  it('names an inserted record', () => {
+    const forged = 'forged-audit-event';
+    const run = verifyAfter((db) => {
+      db.prepare(
+        `INSERT INTO resource_version (type, id, version, last_updated, last_updated_ms, deleted, body)
+         SELECT type, ?, 1, last_updated, last_updated_ms, 0, replace(body, id, ?) FROM resource_version
+         WHERE type = 'AuditEvent' AND id = ?`,
+      ).run(forged, forged, ids.get(2));
+    });
+    assert.equal(run.status, 1);
+    assert.match(run.stderr, new RegExp(`AuditEvent/${forged} version 1 is not in the chain`));
   });
 });
