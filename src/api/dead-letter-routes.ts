@@ -71,8 +71,15 @@ export function deadLetterRoutes(deps: DeadLetterRouteDeps): Router {
     need(res, ['r', 'c', 'u']);
     const letter = await letterOf(req);
     let result: { stored: boolean; reason?: string; code?: string };
-    if (letter.source === 'csv') result = await replayCsvDeadLetter(deps.ctx, letter, deps.csv);
-    else {
+    if (letter.source === 'csv') {
+      const agent = requestAgent(req, res);
+      result = await replayCsvDeadLetter(
+        deps.ctx,
+        letter,
+        deps.csv,
+        deps.auditor ? { auditor: deps.auditor, agent } : undefined,
+      );
+    } else {
       const replay = await replayDeadLetter(deps.ctx, letter.id, deps.hl7v2, requestAgent(req, res));
       const code = replay?.decision.code ?? 'AR';
       result = {

@@ -384,7 +384,12 @@ async function deadLettersCommand(args: string[]): Promise<void> {
         const letter = await readDeadLetter(ctx.store, one);
         if (letter?.source === 'csv') {
           csv ??= csvCatalog();
-          const result = await replayCsvDeadLetter(ctx, letter, csv);
+          const result = await replayCsvDeadLetter(
+            ctx,
+            letter,
+            csv,
+            auditor ? { auditor, agent: cliAgent('ferry deadletters replay') } : undefined,
+          );
           if (result.stored) stored++;
           process.stdout.write(`${one}  ${result.stored ? 'stored' : `kept  ${result.reason ?? ''}`}\n`);
           continue;

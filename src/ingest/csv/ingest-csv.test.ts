@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Observation, Patient, Provenance } from 'fhir/r4.js';
+import type { AuditEvent, Observation, Patient, Provenance } from 'fhir/r4.js';
 import { silentLogger } from '../../log.js';
 import type { ServiceContext } from '../../service/context.js';
 import { SqliteStore } from '../../store/sqlite/sqlite-store.js';
@@ -322,9 +322,15 @@ describe('CSV ingest', function () {
         ['administrative-sex', new Map([['Q', { target: 'unknown' }]])],
       ]),
     };
-    const replayed = await replayCsvDeadLetter(ctx, letter, fixed);
+    const auditor = { store, source: { site: 'http://localhost/fhir', name: 'test' }, now: () => new Date() };
+    const replayed = await replayCsvDeadLetter(ctx, letter, fixed, { auditor, agent: { clientId: 'ops' } });
     assert.equal(replayed.stored, true);
     assert.deepEqual(await listDeadLetters(store), []);
+    const events = await all<AuditEvent>('AuditEvent');
+    assert.equal(events.length, 1, 'the replayed row, audited once');
+    const [event] = events;
+    assert.equal(event?.agent[0]?.who?.identifier?.value, 'ops');
+    assert.match(event.outcomeDesc ?? '', /CSV ingest patients q\.csv: rows 2-2, 1 stored/);
     const [patient] = await all<Patient>('Patient');
     assert.equal(patient?.gender, 'unknown');
     const [provenance] = await all<Provenance>('Provenance');

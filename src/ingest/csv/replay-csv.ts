@@ -1,7 +1,7 @@
 import type { ServiceContext } from '../../service/context.js';
 import { updateDeadLetter, type DeadLetter } from '../dead-letters.js';
 import { bufferSource } from './csv-source.js';
-import { ingestCsv } from './ingest-csv.js';
+import { ingestCsv, type CsvIngestOptions } from './ingest-csv.js';
 import type { CsvCatalog } from './model.js';
 import { HeaderError } from './read-csv.js';
 
@@ -9,11 +9,13 @@ import { HeaderError } from './read-csv.js';
  * A CSV dead letter (its file's header and the one row) through the current mapping, as the row
  * it was: the same file (SHA-256, so identities and Provenance are those of the file) and row
  * number. Stored: the dead letter is removed. Rejected again: it stays, with the new reason.
+ * With `audit`, the stored row leaves its AuditEvent in its own commit, naming who replayed it.
  */
 export async function replayCsvDeadLetter(
   ctx: ServiceContext,
   letter: DeadLetter,
   catalog: CsvCatalog,
+  audit?: CsvIngestOptions['audit'],
 ): Promise<{ stored: boolean; reason?: string }> {
   const about = letter.csv;
   if (!about) return { stored: false, reason: 'not a CSV row' };
@@ -39,6 +41,7 @@ export async function replayCsvDeadLetter(
         keepDeadLetters: false,
         checkpoint: false,
         firstRow: about.row,
+        ...(audit ? { audit } : {}),
       },
     );
     const error = summary.errors[0];
