@@ -102,7 +102,8 @@ export class IndexWriter {
           if (component.kind !== 'text')
             this.insert(rid, type, { ...component, param: `${e.param}#${i}` }, group);
         });
-      } else {
+      } else if (e.param !== '_lastUpdated') {
+        // searched and sorted on resource_current.last_updated_ms: a date row would go unread
         this.insert(rid, type, e, null);
       }
     }

@@ -137,6 +137,55 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
+  it('answers _lastUpdated from the current row, writing no date row for it', async () => {
+    const path = file();
+    const store = new SqliteStore(path);
+    const lastUpdated = '2024-05-01T12:00:00.000Z';
+    const at = Date.parse(lastUpdated);
+    await store.write({
+      versions: [
+        {
+          type: 'Patient',
+          id: 'lu',
+          versionId: 1,
+          lastUpdated,
+          deleted: false,
+          json: '{}',
+          expectedVersionId: null,
+          index: [
+            { kind: 'date', param: '_lastUpdated', low: at, high: at },
+            { kind: 'date', param: 'birthdate', low: at, high: at + 86_399_999 },
+          ],
+        },
+      ],
+    });
+    const found = await store.search({
+      types: ['Patient'],
+      filters: [
+        { param: '_lastUpdated', type: 'date', values: [{ kind: 'date', prefix: 'ge', low: at, high: at }] },
+      ],
+      sort: [{ param: '_lastUpdated', descending: true, type: 'date' }],
+      count: 10,
+      total: 'none',
+      include: [],
+      revinclude: [],
+    });
+    assert.deepEqual(
+      found.matches.map((m) => m.id),
+      ['lu'],
+    );
+    await store.close();
+    const check = new Database(path, { readonly: true });
+    const params = check
+      .prepare('SELECT p.code FROM idx_date d JOIN search_param p ON p.pid = d.pid ORDER BY p.code')
+      .all() as { code: string }[];
+    check.close();
+    assert.deepEqual(
+      params.map((p) => p.code),
+      ['birthdate'],
+    );
+  });
+
   it('upgrades a store made before max_span, the single reference index and the covering indexes', async () => {
     const path = file();
     const first = new SqliteStore(path);
