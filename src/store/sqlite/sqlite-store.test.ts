@@ -30,6 +30,8 @@ describeStoreContract('SQLite', harness);
 describeSearchContract('SQLite', harness);
 
 describe('SqliteStore', () => {
+  afterEach(() => harness.cleanup());
+
   it('shares one commit among writes made in the same turn (group commit)', async () => {
     const store = new SqliteStore(':memory:');
     const writes = Array.from({ length: 50 }, (_, i) =>
