@@ -1,5 +1,5 @@
 import { Router, type Request, type Response } from 'express';
-import { recordAccess, type Auditor } from '../audit/access-audit.js';
+import { auditAppend, recordAccess, type Auditor } from '../audit/access-audit.js';
 import { Access, forbidden } from '../auth/access.js';
 import type { Principal } from '../auth/principal.js';
 import { notFound } from '../errors.js';
@@ -99,8 +99,17 @@ export function deadLetterRoutes(deps: DeadLetterRouteDeps): Router {
   router.delete('/:id', async (req, res) => {
     need(res, ['r', 'd']);
     const letter = await letterOf(req);
-    await updateDeadLetter(deps.ctx.store, letter.id, null);
-    await audit(req, res, 204, `dead letter discarded: ${letter.id}`);
+    // the discard and its event in one commit
+    const events = deps.auditor
+      ? [
+          auditAppend(deps.auditor, requestAgent(req, res), {
+            interaction: 'operation',
+            status: 204,
+            outcomeText: `dead letter discarded: ${letter.id}`.slice(0, 200),
+          }),
+        ]
+      : [];
+    await updateDeadLetter(deps.ctx.store, letter.id, null, events);
     res.status(204).end();
   });
   return router;

@@ -7,6 +7,7 @@ import { ExportJobs, TooManyJobs, type ExportJob } from '../bulk/export-jobs.js'
 import { kickOffParameters, readKickOff, type KickOff } from '../bulk/export-request.js';
 import { badRequest, FhirError, informational, notFound, outcome } from '../errors.js';
 import type { ServiceContext } from '../service/context.js';
+import type { AuditAppend } from '../store/store.js';
 import { jsonBody, fhirJsonTypes } from './body.js';
 import { rejectMethod } from './errors.js';
 import { sendJson, sendOutcome } from './respond.js';
@@ -20,18 +21,24 @@ import { sendJson, sendOutcome } from './respond.js';
 const ctxOf = (res: Response): ServiceContext => res.locals.ctx as ServiceContext;
 const accessOf = (res: Response): Access => ctxOf(res).access as Access;
 
-/** Records an export access (kick-off, status, cancel, download) durably before it is answered. */
-async function audited(res: Response, status: number, what: string, resource?: string): Promise<void> {
+/** The AuditEvent of an export access, for a write set; none when the trail is off. */
+function exportEvents(res: Response, status: number, what: string, resource?: string): AuditAppend[] {
   const audit = ctxOf(res).audit;
-  if (!audit) return;
-  await audit.record([
+  if (!audit) return [];
+  return [
     audit.event({
       interaction: 'operation',
       status,
       outcomeText: what,
       ...(resource !== undefined ? { resource } : {}),
     }),
-  ]);
+  ];
+}
+
+/** Records an export access that changes nothing (status, download) durably before it is answered. */
+async function audited(res: Response, status: number, what: string, resource?: string): Promise<void> {
+  const events = exportEvents(res, status, what, resource);
+  if (events.length > 0) await ctxOf(res).audit?.record(events);
 }
 
 /** The job, when it exists and belongs to the requesting client; 404 otherwise (not revealing others'). */
@@ -71,10 +78,13 @@ export function exportRoutes(jobs: ExportJobs, limits: { maxBodyBytes: number })
       });
       let job: ExportJob;
       try {
+        // the kick-off's event is committed with the job
         job = await jobs.create(
           spec,
           access.principal.clientId,
           `${ctx.baseUrl}${req.originalUrl.replace(/^\/fhir/, '')}`,
+          (created) =>
+            exportEvents(res, 202, `$export kick-off: job ${created.id}, ${spec.types.length} types`),
         );
       } catch (error) {
         if (!(error instanceof TooManyJobs)) throw error;
@@ -84,7 +94,6 @@ export function exportRoutes(jobs: ExportJobs, limits: { maxBodyBytes: number })
           outcome([{ severity: 'error', code: 'throttled', diagnostics: error.message }]),
         );
       }
-      await audited(res, 202, `$export kick-off: job ${job.id}, ${spec.types.length} types`);
       res.setHeader('Content-Location', `${ctx.baseUrl}/$export-status/${job.id}`);
       sendOutcome(
         req,
@@ -143,8 +152,7 @@ export function exportRoutes(jobs: ExportJobs, limits: { maxBodyBytes: number })
     })
     .delete(async (req, res) => {
       const job = await ownJob(jobs, req, res);
-      await jobs.cancel(job);
-      await audited(res, 202, `$export cancelled: job ${job.id}`);
+      await jobs.cancel(job, exportEvents(res, 202, `$export cancelled: job ${job.id}`));
       sendOutcome(req, res, 202, informational(`Export ${job.id} cancelled; its files are removed`));
     })
     .all(rejectMethod(['GET', 'DELETE']));

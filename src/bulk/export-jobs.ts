@@ -3,7 +3,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { ServiceContext } from '../service/context.js';
-import { RecordExistsError, type ResourceStore } from '../store/store.js';
+import { RecordExistsError, type AuditAppend, type ResourceStore } from '../store/store.js';
 import { ExportCancelled, runExport, type ExportOutcome, type ExportSpec } from './export-run.js';
 
 /**
@@ -100,12 +100,24 @@ export class ExportJobs {
     return /^[0-9a-f-]{36}$/.test(id) ? this.store.getRecord<ExportJob>(jobs, id) : undefined;
   }
 
-  private async save(job: ExportJob): Promise<void> {
-    await this.store.write({ versions: [], records: [{ namespace: jobs, key: job.id, value: job }] });
+  private async save(job: ExportJob, audit: AuditAppend[] = []): Promise<void> {
+    await this.store.write({
+      versions: [],
+      records: [{ namespace: jobs, key: job.id, value: job }],
+      ...(audit.length > 0 ? { audit } : {}),
+    });
   }
 
-  /** Creates a job and runs it in this process; TooManyJobs when the limit is reached. */
-  async create(spec: ExportSpec, clientId: string, request: string): Promise<ExportJob> {
+  /**
+   * Creates a job and runs it in this process; TooManyJobs when the limit is reached. `audit`
+   * gives the AuditEvents of the kick-off, stored in the same commit as the job.
+   */
+  async create(
+    spec: ExportSpec,
+    clientId: string,
+    request: string,
+    audit: (job: ExportJob) => AuditAppend[] = () => [],
+  ): Promise<ExportJob> {
     const running = (await this.store.listRecords<ExportJob>(jobs)).filter(
       (r) => r.value.state === 'running',
     ).length;
@@ -120,7 +132,7 @@ export class ExportJobs {
       resources: 0,
       attempts: 0,
     };
-    await this.save(job);
+    await this.save(job, audit(job));
     if (await this.lease(job.id, 'claim')) void this.run(job);
     return job;
   }
@@ -223,11 +235,15 @@ export class ExportJobs {
     }
   }
 
-  /** A client's DELETE: the job stops, its files go, and it is forgotten. */
-  async cancel(job: ExportJob): Promise<void> {
+  /** A client's DELETE: the job stops, its files go, and it is forgotten (with `audit`, in one commit). */
+  async cancel(job: ExportJob, audit: AuditAppend[] = []): Promise<void> {
     const flag = this.active.get(job.id);
     if (flag) flag.cancelled = true;
-    await this.store.write({ versions: [], records: [{ namespace: jobs, key: job.id, value: null }] });
+    await this.store.write({
+      versions: [],
+      records: [{ namespace: jobs, key: job.id, value: null }],
+      ...(audit.length > 0 ? { audit } : {}),
+    });
     if (!flag) rmSync(this.folder(job.id), { recursive: true, force: true });
   }
 

@@ -56,11 +56,19 @@ export function readDeadLetter(store: ResourceStore, id: string): Promise<DeadLe
   return store.getRecord<DeadLetter>(namespace, id);
 }
 
-/** Replaces a dead letter (e.g. with the reason of its latest replay), or removes it (`null`). */
+/**
+ * Replaces a dead letter (e.g. with the reason of its latest replay), or removes it (`null`);
+ * with the AuditEvents of that change in the same commit.
+ */
 export async function updateDeadLetter(
   store: ResourceStore,
   id: string,
   letter: DeadLetter | null,
+  audit: AuditAppend[] = [],
 ): Promise<void> {
-  await store.write({ versions: [], records: [{ namespace, key: id, value: letter }] });
+  await store.write({
+    versions: [],
+    records: [{ namespace, key: id, value: letter }],
+    ...(audit.length > 0 ? { audit } : {}),
+  });
 }
