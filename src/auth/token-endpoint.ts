@@ -1,4 +1,4 @@
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -30,13 +30,15 @@ export class OAuthError extends Error {
     message: string,
     /** Set when the client tried HTTP Basic, so the 401 can ask for it again. */
     readonly basic = false,
+    /** The HTTP status, when not the one the code implies (413: a body too large). */
+    private readonly httpStatus?: number,
   ) {
     super(message);
     this.name = 'OAuthError';
   }
 
   get status(): number {
-    return this.code === 'invalid_client' ? 401 : 400;
+    return this.httpStatus ?? (this.code === 'invalid_client' ? 401 : 400);
   }
 }
 
@@ -312,6 +314,27 @@ export function tokenEndpoint(options: TokenEndpointOptions): Router {
       await options.events?.refused?.(req, clientId, error);
       sendError(res, error);
     }
+  });
+  // a body the form parser could not read: a token request refused like any other
+  router.use(async (error: unknown, req: Request, res: Response, next: NextFunction) => {
+    const failure = error as { status?: unknown; type?: unknown };
+    if (req.path !== '/token' || typeof failure.status !== 'number' || typeof failure.type !== 'string') {
+      next(error);
+      return;
+    }
+    const refusal =
+      failure.status === 413
+        ? new OAuthError('invalid_request', 'the request body is larger than 64 KB', false, 413)
+        : failure.status === 415
+          ? new OAuthError(
+              'invalid_request',
+              'the request body is in a charset or content encoding not supported',
+              false,
+              415,
+            )
+          : new OAuthError('invalid_request', 'the request body could not be read');
+    await options.events?.refused?.(req, undefined, refusal);
+    sendError(res, refusal);
   });
   return router;
 }

@@ -660,6 +660,31 @@ describe('SMART on FHIR authorization', function () {
         'a token in the URL refused',
       );
     });
+
+    it('refuses and records a token request whose body cannot be read', async () => {
+      const huge = await requestToken({ grant_type: 'client_credentials', scope: 'x'.repeat(70_000) });
+      assert.equal(huge.status, 413);
+      assert.deepEqual(await huge.json(), {
+        error: 'invalid_request',
+        error_description: 'the request body is larger than 64 KB',
+      });
+      const odd = await fetch(`${server.origin}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded; charset=ebcdic' },
+        body: 'grant_type=client_credentials',
+      });
+      assert.equal(odd.status, 415);
+      assert.equal(((await odd.json()) as { error: string }).error, 'invalid_request');
+      const refused = (await trail()).filter((e) => e.type.code === '110114' && e.outcome === '4');
+      assert.ok(
+        refused.some((e) => /larger than 64 KB/.test(e.outcomeDesc ?? '')),
+        'the large body on record',
+      );
+      assert.ok(
+        refused.some((e) => /charset or content encoding/.test(e.outcomeDesc ?? '')),
+        'the charset on record',
+      );
+    });
   });
 
   describe('the patient compartment', () => {
