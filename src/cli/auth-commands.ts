@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
+import { recordAccess } from '../audit/access-audit.js';
 import {
   addClient,
   listClients,
@@ -15,6 +16,7 @@ import { authEndpoints, issueToken } from '../auth/tokens.js';
 import { openStore } from '../main.js';
 import { RecordExistsError, type ResourceStore } from '../store/store.js';
 import { configFromEnv, fail } from './common.js';
+import { cliAgent, cliAuditor } from './csv-commands.js';
 
 export const authUsage = `  clients      add ID --scope "…" (--jwks-file F | --jwks-url U | --secret) [--patient P]
                | list | remove ID: the SMART clients that may ask for tokens
@@ -181,12 +183,28 @@ async function token(args: string[]): Promise<void> {
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > maxTtlSeconds)
       fail(`--ttl must be 1-${maxTtlSeconds} seconds`, 2);
     const ring = await KeyRing.open(store);
-    return issueToken(ring, authEndpoints(config.baseUrl), {
+    const token = await issueToken(ring, authEndpoints(config.baseUrl), {
       clientId,
       scopes,
       ttlSeconds: ttl,
       ...(patient !== undefined ? { patient } : {}),
     });
+    // a token minted here is on record, like one the token endpoint issues, before it is shown
+    const auditor = cliAuditor(store);
+    if (auditor) {
+      const context = patient !== undefined ? ` (Patient/${patient})` : '';
+      await recordAccess(
+        auditor,
+        { ...cliAgent('ferry token'), clientId },
+        {
+          category: 'token',
+          interaction: 'operation',
+          status: 200,
+          outcomeText: `token issued: ${scopes.join(' ')}${context}`.slice(0, 200),
+        },
+      );
+    }
+    return token;
   });
   process.stdout.write(`${issued.token}\n`);
 }

@@ -618,7 +618,7 @@ describe('SMART on FHIR authorization', function () {
       subtype?: { code: string }[];
       outcome: string;
       outcomeDesc?: string;
-      agent: { who?: { identifier?: { value?: string } } }[];
+      agent: { who?: { identifier?: { value?: string } }; altId?: string }[];
     }
     const trail = async (): Promise<Event[]> => {
       const bundle = (await (await server.fhir('/AuditEvent?_count=1000&_sort=-date')).json()) as {
@@ -659,6 +659,19 @@ describe('SMART on FHIR authorization', function () {
         events.some((e) => e.outcome === '4' && /not the URL/.test(e.outcomeDesc ?? '')),
         'a token in the URL refused',
       );
+    });
+
+    it('records a token minted with ferry token, naming who minted it and for which client', async () => {
+      await server.mintToken('system/Observation.rs', { client: 'minted-here', patient: 'p1' });
+      const minted = (await trail()).filter(
+        (e) => e.type.code === '110114' && e.agent[0]?.who?.identifier?.value === 'minted-here',
+      );
+      assert.equal(minted.length, 1);
+      const [event] = minted;
+      assert.ok(event);
+      assert.equal(event.outcome, '0');
+      assert.match(event.agent[0]?.altId ?? '', /\(ferry token\)$/);
+      assert.equal(event.outcomeDesc, 'token issued: system/Observation.rs (Patient/p1)');
     });
 
     it('refuses and records a token request whose body cannot be read', async () => {
