@@ -15,8 +15,7 @@ import { parseScope, splitScopes } from '../auth/scopes.js';
 import { authEndpoints, issueToken } from '../auth/tokens.js';
 import { openStore } from '../main.js';
 import { RecordExistsError, type ResourceStore } from '../store/store.js';
-import { configFromEnv, fail } from './common.js';
-import { cliAgent, cliAuditor } from './csv-commands.js';
+import { cliAgent, cliAuditor, configFromEnv, fail } from './common.js';
 
 export const authUsage = `  clients      add ID --scope "…" (--jwks-file F | --jwks-url U | --secret) [--patient P]
                | list | remove ID: the SMART clients that may ask for tokens

@@ -1,4 +1,8 @@
+import { userInfo } from 'node:os';
+import type { Auditor } from '../audit/access-audit.js';
+import type { AuditAgent } from '../audit/audit-event.js';
 import { ConfigError, loadConfig } from '../config.js';
+import type { ResourceStore } from '../store/store.js';
 
 /** Prints one line and exits non-zero: the contract for every failure of the CLI. */
 export function fail(message: string, code = 1): never {
@@ -14,4 +18,23 @@ export function configFromEnv(): ReturnType<typeof loadConfig> {
     if (error instanceof ConfigError) fail(error.message, 2);
     throw error;
   }
+}
+
+/** The operating-system user running a command, as the audit trail names it. */
+export function cliAgent(command: string): AuditAgent {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = `uid ${process.getuid?.() ?? 'unknown'}`;
+  }
+  return { user: `${user} (${command})` };
+}
+
+/** The audit trail of a command that writes, unless FERRY_AUDIT=off. */
+export function cliAuditor(store: ResourceStore): Auditor | undefined {
+  const config = configFromEnv();
+  return config.audit.enabled
+    ? { store, source: { site: config.baseUrl, name: config.audit.source }, now: () => new Date() }
+    : undefined;
 }

@@ -1,9 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { basename, resolve } from 'node:path';
-import { recordAccess, type Auditor } from '../audit/access-audit.js';
-import type { AuditAgent } from '../audit/audit-event.js';
-import type { ResourceStore } from '../store/store.js';
+import { recordAccess } from '../audit/access-audit.js';
 import { createLogger } from '../log.js';
 import { openStore } from '../main.js';
 import { ReportFile, summaryLine } from '../ingest/csv/csv-report.js';
@@ -13,7 +10,7 @@ import { csvEncoding, loadCsvCatalog } from '../ingest/csv/load-csv-mappings.js'
 import type { CsvCatalog } from '../ingest/csv/model.js';
 import { HeaderError } from '../ingest/csv/read-csv.js';
 import { ConfigError } from '../config.js';
-import { configFromEnv, fail } from './common.js';
+import { cliAgent, cliAuditor, configFromEnv, fail } from './common.js';
 
 /**
  * `ferry ingest FILE.csv… --mapping NAME [--atomic] [--report PATH] [--restart]`: CSV files
@@ -46,25 +43,6 @@ function progressLine(file: string, rows: number, bytes: number, total: number, 
   const width = 24;
   const filled = Math.round(share * width);
   return `\r${file} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${rows} rows  ${Math.round(rate)} rows/s  ETA ${eta.toFixed(0)} s `;
-}
-
-/** The operating-system user running a command, as the audit trail names it. */
-export function cliAgent(command: string): AuditAgent {
-  let user: string;
-  try {
-    user = userInfo().username;
-  } catch {
-    user = `uid ${process.getuid?.() ?? 'unknown'}`;
-  }
-  return { user: `${user} (${command})` };
-}
-
-/** The audit trail of a command that writes, unless FERRY_AUDIT=off. */
-export function cliAuditor(store: ResourceStore): Auditor | undefined {
-  const config = configFromEnv();
-  return config.audit.enabled
-    ? { store, source: { site: config.baseUrl, name: config.audit.source }, now: () => new Date() }
-    : undefined;
 }
 
 export interface CsvIngestFlags {

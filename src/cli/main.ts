@@ -10,9 +10,9 @@ import { ConfigError, loadConfig, parseBackupKey, settings, type SettingName } f
 import { createLogger } from '../log.js';
 import { openStore, startGateway } from '../main.js';
 import { authCommand, authUsage } from './auth-commands.js';
-import { configFromEnv, fail } from './common.js';
+import { cliAgent, cliAuditor, configFromEnv, fail } from './common.js';
 import { exportCommand } from './export-command.js';
-import { cliAgent, cliAuditor, csvCatalog, csvIngestUsage, ingestCsvFiles } from './csv-commands.js';
+import { csvCatalog, csvIngestUsage, ingestCsvFiles } from './csv-commands.js';
 import { hl7MessageAudit } from '../ingest/hl7v2/message-audit.js';
 import { verifyAuditChain } from '../audit/verify-chain.js';
 import { listDeadLetters, readDeadLetter } from '../ingest/dead-letters.js';
