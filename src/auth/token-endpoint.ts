@@ -232,6 +232,12 @@ function sendError(res: Response, error: OAuthError): void {
   res.json({ error: error.code, error_description: error.message });
 }
 
+/** Why the form parser could not read a token request, by the status it gave (else a 400). */
+const unreadableBody: Record<number, string> = {
+  413: 'the request body is larger than 64 KB',
+  415: 'the request body is in a charset or content encoding not supported',
+};
+
 /** The `/auth` router: `POST /auth/token` and `GET /auth/jwks`. */
 export function tokenEndpoint(options: TokenEndpointOptions): Router {
   const router = express.Router();
@@ -322,17 +328,10 @@ export function tokenEndpoint(options: TokenEndpointOptions): Router {
       next(error);
       return;
     }
-    const refusal =
-      failure.status === 413
-        ? new OAuthError('invalid_request', 'the request body is larger than 64 KB', false, 413)
-        : failure.status === 415
-          ? new OAuthError(
-              'invalid_request',
-              'the request body is in a charset or content encoding not supported',
-              false,
-              415,
-            )
-          : new OAuthError('invalid_request', 'the request body could not be read');
+    const reason = unreadableBody[failure.status];
+    const refusal = reason
+      ? new OAuthError('invalid_request', reason, false, failure.status)
+      : new OAuthError('invalid_request', 'the request body could not be read');
     await options.events?.refused?.(req, undefined, refusal);
     sendError(res, refusal);
   });
