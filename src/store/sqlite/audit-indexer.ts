@@ -28,7 +28,6 @@ interface PendingRow {
   seq: number | null;
   id: string;
   last_updated_ms: number | null;
-  body: string | null;
 }
 
 /** The entries of a stored AuditEvent; none when its JSON is not an AuditEvent (a tampered record). */
@@ -61,10 +60,12 @@ export class AuditIndexer {
          ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
       ),
       pending: db.prepare<[number, number], PendingRow>(
-        `SELECT c.seq AS chain_seq, v.seq, c.id, v.last_updated_ms, v.body FROM audit_chain c
+        `SELECT c.seq AS chain_seq, v.seq, c.id, v.last_updated_ms FROM audit_chain c
          LEFT JOIN resource_version v ON v.type = 'AuditEvent' AND v.id = c.id AND v.version = 1
          WHERE c.seq > ? ORDER BY c.seq LIMIT ?`,
       ),
+      // the JSON only of a record this connection did not append (most are indexed from memory)
+      body: db.prepare<[number], { body: string | null }>('SELECT body FROM resource_version WHERE seq = ?'),
       current: db.prepare<[string, number, number], { rid: number }>(
         `INSERT INTO resource_current (type, id, version, seq, deleted, last_updated_ms)
          VALUES ('AuditEvent', ?, 1, ?, 0, ?)
@@ -102,7 +103,10 @@ export class AuditIndexer {
       if (row.seq === null) continue;
       const current = this.stmt.current.get(row.id, row.seq, row.last_updated_ms ?? 0);
       if (!current) continue;
-      const entries = known?.id === row.id ? auditTrailIndexEntries(known) : entriesOf(row.body);
+      const entries =
+        known?.id === row.id
+          ? auditTrailIndexEntries(known)
+          : entriesOf(this.stmt.body.get(row.seq)?.body ?? null);
       this.index.replace(current.rid, 'AuditEvent', entries, false);
     }
     const last = rows[rows.length - 1];
