@@ -275,6 +275,7 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
           everyMs: config.backup.everyMs,
           keep: config.backup.keep,
           ...(config.backup.key ? { key: config.backup.key } : {}),
+          ...(auditor ? { auditor } : {}),
           log,
         });
   const port = (server.address() as AddressInfo).port;

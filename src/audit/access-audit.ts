@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import type { Principal } from '../auth/principal.js';
 import type { AuditAppend, ResourceStore } from '../store/store.js';
 import { buildAuditEvent, type AuditAgent, type AuditFacts } from './audit-event.js';
@@ -49,6 +50,20 @@ export function agentOf(principal: Principal | undefined, address: string | unde
   }
   if (address !== undefined) agent.address = address.replace(/^::ffff:(?=\d+\.)/, '');
   return agent;
+}
+
+/**
+ * Someone at this machine rather than a client: the operating-system user and what they ran
+ * (`ferry token`, the backup schedule…), named as `alice (ferry token)`.
+ */
+export function localAgent(activity: string): AuditAgent {
+  let user: string;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = `uid ${process.getuid?.() ?? 'unknown'}`;
+  }
+  return { user: `${user} (${activity})` };
 }
 
 /** One AuditEvent, built, as a write set carries it. */

@@ -1,4 +1,4 @@
-import type { AuditEvent, AuditEventEntity } from 'fhir/r4.js';
+import type { AuditEvent, AuditEventEntity, Coding } from 'fhir/r4.js';
 import { newId } from '../fhir/ids.js';
 
 /**
@@ -56,10 +56,10 @@ export interface AuditAgent {
 export interface AuditFacts {
   interaction: Interaction;
   /**
-   * What kind of event: a RESTful access (the default), or an access token issued or refused
-   * (DICOM 110114 User Authentication, subtype 110122 Login, as BALP's security events).
+   * What kind of event: a RESTful access (the default), or one of the other kinds (see
+   * `otherTypes`: a token, data copied out or loaded in wholesale, a change to who may have access).
    */
-  category?: 'rest' | 'token';
+  category?: AuditCategory;
   /** HTTP-like status of the outcome: < 400 success, 4xx minor, 5xx serious, 503 major failure. */
   status: number;
   /** Why it failed, for the record (never patient data). */
@@ -73,8 +73,17 @@ export interface AuditFacts {
   patient?: string;
   /** A search's query string, recorded base64 as BALP asks. */
   query?: string;
+  /**
+   * What a security change was made to, by identifier (a client, a signing key): an entity of
+   * role Security Resource, so `entity:identifier=` finds every change to it.
+   */
+  securityObject?: { system: string; value: string };
   recorded: Date;
 }
+
+/** The identifier systems of a registered client and of a token signing key (its kid). */
+export const clientSystem = 'urn:ferry:client';
+export const signingKeySystem = 'urn:ferry:signing-key';
 
 const system = {
   type: 'http://terminology.hl7.org/CodeSystem/audit-event-type',
@@ -83,10 +92,65 @@ const system = {
   objectRole: 'http://terminology.hl7.org/CodeSystem/object-role',
   sourceType: 'http://terminology.hl7.org/CodeSystem/security-source-type',
   participation: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType',
-  clients: 'urn:ferry:client',
+  clients: clientSystem,
   sources: 'urn:ferry:source',
   dicom: 'http://dicom.nema.org/resources/ontology/DCM',
 };
+
+/** The kinds of event besides a RESTful access (the default). */
+export type AuditCategory = 'rest' | 'token' | 'export' | 'import' | 'clients' | 'keys';
+
+const dcm = (code: string, display: string): { system: string; code: string; display: string } => ({
+  system: system.dicom,
+  code,
+  display,
+});
+
+/**
+ * The type, subtype and action of every kind but a RESTful access, with DICOM audit codes
+ * (PS3.16 CID 400–403) as BALP uses them for what is not a REST interaction:
+ * - token: an access token issued or refused — 110114 User Authentication, 110122 Login;
+ * - export: patient data copied out of the store by a command or a schedule (`ferry export`,
+ *   a backup) — 110106 Export, action R;
+ * - import: the store loaded wholesale (`ferry restore`) — 110107 Import, action C;
+ * - clients: a client registered or removed, so who may get access changed — 110113 Security
+ *   Alert, 110137 User Security Attributes Changed;
+ * - keys: the token signing keys rotated — 110113 Security Alert, 110129 Security Configuration.
+ */
+const otherTypes: Record<
+  Exclude<AuditCategory, 'rest'>,
+  { type: Coding; subtype?: Coding; action: NonNullable<AuditEvent['action']> }
+> = {
+  token: { type: dcm('110114', 'User Authentication'), subtype: dcm('110122', 'Login'), action: 'E' },
+  export: { type: dcm('110106', 'Export'), action: 'R' },
+  import: { type: dcm('110107', 'Import'), action: 'C' },
+  clients: {
+    type: dcm('110113', 'Security Alert'),
+    subtype: dcm('110137', 'User Security Attributes Changed'),
+    action: 'E',
+  },
+  keys: {
+    type: dcm('110113', 'Security Alert'),
+    subtype: dcm('110129', 'Security Configuration'),
+    action: 'E',
+  },
+};
+
+/** The type, subtype and action of an event of a category, or of a RESTful interaction. */
+function typeOf(
+  category: AuditCategory,
+  interaction: Interaction,
+): Pick<AuditEvent, 'type' | 'subtype' | 'action'> {
+  if (category === 'rest') {
+    return {
+      type: { system: system.type, code: 'rest', display: 'RESTful Operation' },
+      subtype: [{ system: system.interaction, code: interaction }],
+      action: actions[interaction],
+    };
+  }
+  const { type, subtype, action } = otherTypes[category];
+  return { type, ...(subtype ? { subtype: [subtype] } : {}), action };
+}
 
 /**
  * R4 AuditEvent.outcome: 0 success, 4 minor failure (the client's error, 4xx), 8 serious failure
@@ -109,6 +173,13 @@ export function buildAuditEvent(facts: AuditFacts): AuditEvent {
       type: { system: system.entityType, code: '2', display: 'System Object' },
     });
   }
+  if (facts.securityObject !== undefined) {
+    entity.push({
+      what: { identifier: facts.securityObject },
+      type: { system: system.entityType, code: '2', display: 'System Object' },
+      role: { system: system.objectRole, code: '13', display: 'Security Resource' },
+    });
+  }
   if (facts.patient !== undefined) {
     entity.push({
       what: { reference: facts.patient },
@@ -128,17 +199,7 @@ export function buildAuditEvent(facts: AuditFacts): AuditEvent {
     resourceType: 'AuditEvent',
     id: newId(),
     meta: { versionId: '1', lastUpdated: recorded },
-    ...(facts.category === 'token'
-      ? {
-          type: { system: system.dicom, code: '110114', display: 'User Authentication' },
-          subtype: [{ system: system.dicom, code: '110122', display: 'Login' }],
-          action: 'E' as const,
-        }
-      : {
-          type: { system: system.type, code: 'rest', display: 'RESTful Operation' },
-          subtype: [{ system: system.interaction, code: facts.interaction }],
-          action: actions[facts.interaction],
-        }),
+    ...typeOf(facts.category ?? 'rest', facts.interaction),
     recorded,
     outcome: outcomeOf(facts.status),
     agent: [

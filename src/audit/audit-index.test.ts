@@ -40,6 +40,35 @@ const cases: [string, Partial<AuditFacts>][] = [
     { category: 'token', interaction: 'operation', status: 401, outcomeText: 'bad secret' },
   ],
   ['a server failure', { interaction: 'transaction', status: 500 }],
+  [
+    'a client registered (a security change)',
+    {
+      category: 'clients',
+      interaction: 'operation',
+      agent: { user: 'ops (ferry clients add)' },
+      securityObject: { system: 'urn:ferry:client', value: 'lab-app' },
+      outcomeText: 'client lab-app added (secret): system/Observation.rs',
+    },
+  ],
+  [
+    'signing keys rotated',
+    {
+      category: 'keys',
+      interaction: 'operation',
+      agent: { user: 'ops (ferry keys rotate)' },
+      securityObject: { system: 'urn:ferry:signing-key', value: 'k2' },
+    },
+  ],
+  [
+    'a bulk export with its query',
+    {
+      category: 'export',
+      interaction: 'operation',
+      agent: { user: 'ops (ferry export)' },
+      query: '_type=Patient',
+    },
+  ],
+  ['a restore', { category: 'import', interaction: 'operation', agent: { user: 'ops (ferry restore)' } }],
 ];
 
 describe('the index entries of an AuditEvent just built', () => {

@@ -1,6 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { JSONWebKeySet } from 'jose';
-import type { ResourceStore } from '../store/store.js';
+import type { AuditAppend, ResourceStore } from '../store/store.js';
 
 /**
  * The registry of SMART clients (namespace `smart-client` in the store): who may ask for a token,
@@ -77,17 +77,29 @@ export async function listClients(store: ResourceStore): Promise<RegisteredClien
   return (await store.listRecords<RegisteredClient>(namespace)).map((r) => r.value);
 }
 
-/** Registers a client; fails with RecordExistsError when the id is taken. */
-export async function addClient(store: ResourceStore, client: RegisteredClient): Promise<void> {
+/**
+ * Registers a client; fails with RecordExistsError when the id is taken. `audit` (the change's
+ * AuditEvents) is written in the same transaction.
+ */
+export async function addClient(
+  store: ResourceStore,
+  client: RegisteredClient,
+  audit: AuditAppend[] = [],
+): Promise<void> {
   await store.write({
     versions: [],
     records: [{ namespace, key: client.id, value: client, ifAbsent: true }],
+    audit,
   });
 }
 
-/** Removes a client; its tokens already issued stay valid until they expire. */
-export async function removeClient(store: ResourceStore, id: string): Promise<boolean> {
+/** Removes a client (with `audit`, as addClient); its tokens already issued stay valid until they expire. */
+export async function removeClient(
+  store: ResourceStore,
+  id: string,
+  audit: AuditAppend[] = [],
+): Promise<boolean> {
   if (!(await readClient(store, id))) return false;
-  await store.write({ versions: [], records: [{ namespace, key: id, value: null }] });
+  await store.write({ versions: [], records: [{ namespace, key: id, value: null }], audit });
   return true;
 }

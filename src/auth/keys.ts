@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK, type KeyObject } from 'jose';
-import type { ResourceStore } from '../store/store.js';
+import type { AuditAppend, ResourceStore } from '../store/store.js';
 
 /**
  * Ferry's own signing keys, for the access tokens it issues. Kept in the store (namespace
@@ -57,6 +57,13 @@ async function addKey(store: ResourceStore, now: number): Promise<StoredKey> {
   return key;
 }
 
+/** What a rotation did: the key added, the keys now retiring and the kids of those removed. */
+export interface KeyRotation {
+  added: StoredKey;
+  retiring: StoredKey[];
+  removed: string[];
+}
+
 /**
  * Adds a new signing key; the ones before it keep verifying for `graceSeconds` (the longest a
  * token they signed can live), and keys whose grace has passed are removed.
@@ -65,7 +72,8 @@ export async function rotateKeys(
   store: ResourceStore,
   graceSeconds: number,
   now = Date.now(),
-): Promise<{ added: StoredKey; retiring: StoredKey[]; removed: string[] }> {
+  audit: (rotation: KeyRotation) => AuditAppend[] = () => [],
+): Promise<KeyRotation> {
   const existing = await storedKeys(store);
   const added = await newKey(now);
   const retiring: StoredKey[] = [];
@@ -81,7 +89,8 @@ export async function rotateKeys(
       records.push({ namespace, key: key.kid, value: retired, ifAbsent: false });
     }
   }
-  await store.write({ versions: [], records });
+  // the rotation's AuditEvents go in its own transaction
+  await store.write({ versions: [], records, audit: audit({ added, retiring, removed }) });
   return { added, retiring, removed };
 }
 

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AuditEvent } from 'fhir/r4.js';
+import { exportAudit } from '../audit/export-audit.js';
 import { createLogger } from '../log.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { readManifest } from './format.js';
@@ -105,6 +107,39 @@ describe('scheduled backups', () => {
       0,
       'an abandoned backup is no failure',
     );
+  });
+
+  it('puts each backup on record (DICOM Export) before writing it, so the backup holds its own record', async () => {
+    const backups = join(dir, 'backups');
+    const auditor = { store, source: { site: 'http://localhost/fhir', name: 'test' }, now: () => new Date() };
+    const schedule = await startBackupSchedule({
+      store,
+      dir: backups,
+      everyMs: 60_000,
+      keep: 3,
+      log,
+      auditor,
+    });
+    try {
+      await until(() => completed() === 1);
+    } finally {
+      await schedule.close();
+    }
+    const lines: string[] = [];
+    await exportAudit(store, {}, (line) => {
+      lines.push(line);
+    });
+    const trail = lines.map((l) => JSON.parse(l) as AuditEvent);
+    assert.equal(trail.length, 1);
+    const [event] = trail;
+    assert.ok(event);
+    const [name] = await listBackups(backups);
+    assert.equal(event.type.code, '110106');
+    assert.equal(event.action, 'R');
+    assert.equal(event.outcome, '0');
+    assert.match(event.agent[0]?.altId ?? '', /\(backup schedule\)$/);
+    assert.equal(event.outcomeDesc, `scheduled backup of the whole store to ${join(backups, name ?? '')}`);
+    assert.equal((await readManifest(join(backups, name ?? ''))).counts.auditRecords, 1);
   });
 
   it('names folders so that they sort by time', () => {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
-import { recordAccess } from '../audit/access-audit.js';
+import { auditAppend, localAgent, recordAccess } from '../audit/access-audit.js';
+import { clientSystem, signingKeySystem, type AuditCategory } from '../audit/audit-event.js';
 import {
   addClient,
   listClients,
@@ -14,8 +15,8 @@ import { KeyRing, rotateKeys } from '../auth/keys.js';
 import { parseScope, splitScopes } from '../auth/scopes.js';
 import { authEndpoints, issueToken } from '../auth/tokens.js';
 import { openStore } from '../main.js';
-import { RecordExistsError, type ResourceStore } from '../store/store.js';
-import { cliAgent, cliAuditor, configFromEnv, fail } from './common.js';
+import { RecordExistsError, type AuditAppend, type ResourceStore } from '../store/store.js';
+import { cliAuditor, configFromEnv, fail } from './common.js';
 
 export const authUsage = `  clients      add ID --scope "…" (--jwks-file F | --jwks-url U | --secret) [--patient P]
                | list | remove ID: the SMART clients that may ask for tokens
@@ -37,6 +38,30 @@ async function withStore<T>(
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The AuditEvent of a change to who may have access, for the change's own write set: who ran
+ * the command, what changed (`text`) and to what (none when FERRY_AUDIT=off).
+ */
+function securityChange(
+  store: ResourceStore,
+  command: string,
+  category: Extract<AuditCategory, 'clients' | 'keys'>,
+  object: { system: string; value: string },
+  text: string,
+): AuditAppend[] {
+  const auditor = cliAuditor(store);
+  if (!auditor) return [];
+  return [
+    auditAppend(auditor, localAgent(command), {
+      category,
+      interaction: 'operation',
+      status: 200,
+      outcomeText: text.slice(0, 200),
+      securityObject: object,
+    }),
+  ];
 }
 
 function checkScopes(text: string | undefined): string[] {
@@ -94,7 +119,19 @@ async function clients(args: string[]): Promise<void> {
   if (sub === 'remove') {
     const [id, ...extra] = rest;
     if (id === undefined || extra.length > 0) fail('usage: ferry clients remove ID', 2);
-    const removed = await withStore((store) => removeClient(store, id));
+    const removed = await withStore((store) =>
+      removeClient(
+        store,
+        id,
+        securityChange(
+          store,
+          'ferry clients remove',
+          'clients',
+          { system: clientSystem, value: id },
+          `client ${id} removed`,
+        ),
+      ),
+    );
     if (!removed) fail(`no client ${id}`);
     process.stdout.write(`removed client ${id}; tokens it already holds stay valid until they expire\n`);
     return;
@@ -145,7 +182,19 @@ async function clients(args: string[]): Promise<void> {
   }
   await withStore(async (store) => {
     try {
-      await addClient(store, client);
+      const how = client.jwksUrl ? 'jwks-url' : client.jwks ? 'jwks' : 'secret';
+      const patientContext = client.patient !== undefined ? ` (Patient/${client.patient})` : '';
+      await addClient(
+        store,
+        client,
+        securityChange(
+          store,
+          'ferry clients add',
+          'clients',
+          { system: clientSystem, value: id },
+          `client ${id} added (${how}): ${client.scope.join(' ')}${patientContext}`,
+        ),
+      );
     } catch (error) {
       if (error instanceof RecordExistsError) fail(`client ${id} already exists; remove it first`);
       throw error;
@@ -194,7 +243,7 @@ async function token(args: string[]): Promise<void> {
       const context = patient !== undefined ? ` (Patient/${patient})` : '';
       await recordAccess(
         auditor,
-        { ...cliAgent('ferry token'), clientId },
+        { ...localAgent('ferry token'), clientId },
         {
           category: 'token',
           interaction: 'operation',
@@ -210,7 +259,19 @@ async function token(args: string[]): Promise<void> {
 
 async function keys(args: string[]): Promise<void> {
   if (args.length !== 1 || args[0] !== 'rotate') fail('usage: ferry keys rotate', 2);
-  const result = await withStore((store) => rotateKeys(store, maxTtlSeconds));
+  const result = await withStore((store) =>
+    rotateKeys(store, maxTtlSeconds, Date.now(), (r) =>
+      securityChange(
+        store,
+        'ferry keys rotate',
+        'keys',
+        { system: signingKeySystem, value: r.added.kid },
+        `signing key ${r.added.kid} added` +
+          (r.retiring.length ? `; retiring ${r.retiring.map((k) => k.kid).join(', ')}` : '') +
+          (r.removed.length ? `; removed ${r.removed.join(', ')}` : ''),
+      ),
+    ),
+  );
   process.stdout.write(`new signing key ${result.added.kid}\n`);
   for (const key of result.retiring) {
     process.stdout.write(`key ${key.kid} verifies until ${new Date(key.retiresAt ?? 0).toISOString()}\n`);

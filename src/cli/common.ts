@@ -1,6 +1,4 @@
-import { userInfo } from 'node:os';
 import type { Auditor } from '../audit/access-audit.js';
-import type { AuditAgent } from '../audit/audit-event.js';
 import { ConfigError, loadConfig } from '../config.js';
 import type { ResourceStore } from '../store/store.js';
 
@@ -18,17 +16,6 @@ export function configFromEnv(): ReturnType<typeof loadConfig> {
     if (error instanceof ConfigError) fail(error.message, 2);
     throw error;
   }
-}
-
-/** The operating-system user running a command, as the audit trail names it. */
-export function cliAgent(command: string): AuditAgent {
-  let user: string;
-  try {
-    user = userInfo().username;
-  } catch {
-    user = `uid ${process.getuid?.() ?? 'unknown'}`;
-  }
-  return { user: `${user} (${command})` };
 }
 
 /** The audit trail of a command that writes, unless FERRY_AUDIT=off. */

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { recordAccess } from '../audit/access-audit.js';
+import { localAgent, recordAccess } from '../audit/access-audit.js';
 import { createLogger } from '../log.js';
 import { openStore } from '../main.js';
 import { ReportFile, summaryLine } from '../ingest/csv/csv-report.js';
@@ -10,7 +10,7 @@ import { csvEncoding, loadCsvCatalog } from '../ingest/csv/load-csv-mappings.js'
 import type { CsvCatalog } from '../ingest/csv/model.js';
 import { HeaderError } from '../ingest/csv/read-csv.js';
 import { ConfigError } from '../config.js';
-import { cliAgent, cliAuditor, configFromEnv, fail } from './common.js';
+import { cliAuditor, configFromEnv, fail } from './common.js';
 
 /**
  * `ferry ingest FILE.csv… --mapping NAME [--atomic] [--report PATH] [--restart]`: CSV files
@@ -76,7 +76,7 @@ export async function ingestCsvFiles(files: string[], name: string, flags: CsvIn
   };
   // the command line is an ingest door too: each file (and each batch of it) is on record
   const auditor = cliAuditor(store);
-  const agent = cliAgent('ferry ingest');
+  const agent = localAgent('ferry ingest');
   let status = 0;
   try {
     for (const file of files) {

@@ -427,3 +427,120 @@ describe('ferry audit verify on a tampered store', function () {
     assert.match(run.stderr, new RegExp(`AuditEvent/${forged} version 1 is not in the chain`));
   });
 });
+
+describe('administration from the command line is on record', function () {
+  this.timeout(60_000);
+  let dataDir: string;
+  let work: string;
+  before(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'ferry-audit-admin-'));
+    work = mkdtempSync(join(tmpdir(), 'ferry-audit-admin-out-'));
+  });
+  after(() => {
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  });
+  const trail = (): AuditEvent[] => {
+    const run = ferry(dataDir, 'audit', 'export');
+    assert.equal(run.status, 0, run.stderr);
+    return run.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as AuditEvent);
+  };
+  const ok = (...args: string[]): void => {
+    const run = ferry(dataDir, ...args);
+    assert.equal(run.status, 0, run.stderr);
+  };
+  const roleOf = (e: AuditEvent): (string | undefined)[] => (e.entity ?? []).map((x) => x.role?.code);
+
+  it('records clients added and removed, and keys rotated, each naming what changed and who ran it', () => {
+    ok('clients', 'add', 'lab-app', '--scope', 'system/Observation.rs', '--secret');
+    ok('clients', 'remove', 'lab-app');
+    ok('keys', 'rotate');
+    const [added, removed, rotated] = trail();
+    assert.ok(added && removed && rotated);
+    for (const e of [added, removed, rotated]) {
+      assert.equal(e.type.code, '110113');
+      assert.equal(e.action, 'E');
+      assert.equal(e.outcome, '0');
+      assert.deepEqual(roleOf(e), ['13']);
+    }
+    assert.equal(subtype(added), '110137');
+    assert.equal(added.outcomeDesc, 'client lab-app added (secret): system/Observation.rs');
+    assert.match(added.agent[0]?.altId ?? '', /\(ferry clients add\)$/);
+    assert.deepEqual(added.entity?.[0]?.what?.identifier, { system: 'urn:ferry:client', value: 'lab-app' });
+    assert.equal(removed.outcomeDesc, 'client lab-app removed');
+    assert.equal(subtype(rotated), '110129');
+    const kid = rotated.entity?.[0]?.what?.identifier?.value ?? '';
+    assert.equal(rotated.entity?.[0]?.what?.identifier?.system, 'urn:ferry:signing-key');
+    assert.match(rotated.outcomeDesc ?? '', new RegExp(`^signing key ${kid} added`));
+  });
+
+  it('records a refused change not at all: it changed nothing', () => {
+    const before = trail().length;
+    assert.notEqual(ferry(dataDir, 'clients', 'remove', 'nobody').status, 0);
+    assert.equal(trail().length, before);
+  });
+
+  it('records ferry export (with its query), ferry backup and ferry restore', () => {
+    ok('export', '--out', join(work, 'export'), '--type', 'Patient');
+    ok('backup', '--out', join(work, 'backup'));
+    const before = trail();
+    const exported = before.at(-2);
+    const backedUp = before.at(-1);
+    assert.ok(exported && backedUp);
+    assert.equal(exported.type.code, '110106');
+    assert.equal(exported.action, 'R');
+    assert.equal(exported.outcomeDesc, `bulk export to ${join(work, 'export')}`);
+    assert.deepEqual(roleOf(exported), ['24']);
+    assert.equal(Buffer.from(exported.entity?.[0]?.query ?? '', 'base64').toString(), '_type=Patient');
+    assert.equal(backedUp.type.code, '110106');
+    assert.equal(backedUp.outcomeDesc, `backup of the whole store to ${join(work, 'backup')}`);
+    assert.match(backedUp.agent[0]?.altId ?? '', /\(ferry backup\)$/);
+
+    ok('restore', join(work, 'backup'), '--force');
+    const after = trail();
+    // the backup held its own record; the restored trail goes on with the restore
+    assert.equal(after.length, before.length + 1);
+    assert.deepEqual(
+      after.slice(0, -1).map((e) => e.id),
+      before.map((e) => e.id),
+    );
+    const restored = after.at(-1);
+    assert.ok(restored);
+    assert.equal(restored.type.code, '110107');
+    assert.equal(restored.action, 'C');
+    assert.equal(restored.outcome, '0');
+    assert.match(restored.outcomeDesc ?? '', new RegExp(`^restored from ${join(work, 'backup')}: `));
+    assert.match(restored.agent[0]?.altId ?? '', /\(ferry restore\)$/);
+    const verify = ferry(dataDir, 'audit', 'verify');
+    assert.equal(verify.status, 0, verify.stderr);
+  });
+
+  it('finds every change to a client by the client, through the search engine', async () => {
+    const server = await startServer({}, { keepDataDir: dataDir });
+    try {
+      const changes = await events(server, 'entity:identifier=urn:ferry:client|lab-app');
+      assert.deepEqual(
+        changes.map((e) => e.outcomeDesc),
+        ['client lab-app added (secret): system/Observation.rs', 'client lab-app removed'],
+      );
+      const security = await events(server, 'type=http://dicom.nema.org/resources/ontology/DCM|110113');
+      assert.equal(security.length, 3);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('records nothing when the audit trail is off', () => {
+    const before = trail().length;
+    const run = spawnSync(process.execPath, [bin, 'keys', 'rotate'], {
+      env: { PATH: process.env.PATH ?? '', FERRY_DATA_DIR: dataDir, FERRY_AUDIT: 'off' },
+      encoding: 'utf8',
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(trail().length, before);
+  });
+});
