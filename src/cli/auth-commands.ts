@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
-import { auditAppend, localAgent, recordAccess } from '../audit/access-audit.js';
-import { clientSystem, signingKeySystem, type AuditCategory } from '../audit/audit-event.js';
+import { localAgent, recordAccess } from '../audit/access-audit.js';
+import { clientSystem, signingKeySystem } from '../audit/audit-event.js';
 import {
   addClient,
   listClients,
@@ -15,8 +15,8 @@ import { KeyRing, rotateKeys } from '../auth/keys.js';
 import { parseScope, splitScopes } from '../auth/scopes.js';
 import { authEndpoints, issueToken } from '../auth/tokens.js';
 import { openStore } from '../main.js';
-import { RecordExistsError, type AuditAppend, type ResourceStore } from '../store/store.js';
-import { cliAuditor, configFromEnv, fail } from './common.js';
+import { RecordExistsError, type ResourceStore } from '../store/store.js';
+import { cliAuditor, commandEvent, configFromEnv, fail } from './common.js';
 
 export const authUsage = `  clients      add ID --scope "…" (--jwks-file F | --jwks-url U | --secret) [--patient P]
                | list | remove ID: the SMART clients that may ask for tokens
@@ -38,30 +38,6 @@ async function withStore<T>(
   } finally {
     await store.close();
   }
-}
-
-/**
- * The AuditEvent of a change to who may have access, for the change's own write set: who ran
- * the command, what changed (`text`) and to what (none when FERRY_AUDIT=off).
- */
-function securityChange(
-  store: ResourceStore,
-  command: string,
-  category: Extract<AuditCategory, 'clients' | 'keys'>,
-  object: { system: string; value: string },
-  text: string,
-): AuditAppend[] {
-  const auditor = cliAuditor(store);
-  if (!auditor) return [];
-  return [
-    auditAppend(auditor, localAgent(command), {
-      category,
-      interaction: 'operation',
-      status: 200,
-      outcomeText: text.slice(0, 200),
-      securityObject: object,
-    }),
-  ];
 }
 
 function checkScopes(text: string | undefined): string[] {
@@ -123,13 +99,11 @@ async function clients(args: string[]): Promise<void> {
       removeClient(
         store,
         id,
-        securityChange(
-          store,
-          'ferry clients remove',
-          'clients',
-          { system: clientSystem, value: id },
-          `client ${id} removed`,
-        ),
+        commandEvent(store, 'ferry clients remove', {
+          category: 'clients',
+          securityObject: { system: clientSystem, value: id },
+          outcomeText: `client ${id} removed`,
+        }),
       ),
     );
     if (!removed) fail(`no client ${id}`);
@@ -187,13 +161,11 @@ async function clients(args: string[]): Promise<void> {
       await addClient(
         store,
         client,
-        securityChange(
-          store,
-          'ferry clients add',
-          'clients',
-          { system: clientSystem, value: id },
-          `client ${id} added (${how}): ${client.scope.join(' ')}${patientContext}`,
-        ),
+        commandEvent(store, 'ferry clients add', {
+          category: 'clients',
+          securityObject: { system: clientSystem, value: id },
+          outcomeText: `client ${id} added (${how}): ${client.scope.join(' ')}${patientContext}`,
+        }),
       );
     } catch (error) {
       if (error instanceof RecordExistsError) fail(`client ${id} already exists; remove it first`);
@@ -261,15 +233,14 @@ async function keys(args: string[]): Promise<void> {
   if (args.length !== 1 || args[0] !== 'rotate') fail('usage: ferry keys rotate', 2);
   const result = await withStore((store) =>
     rotateKeys(store, maxTtlSeconds, Date.now(), (r) =>
-      securityChange(
-        store,
-        'ferry keys rotate',
-        'keys',
-        { system: signingKeySystem, value: r.added.kid },
-        `signing key ${r.added.kid} added` +
+      commandEvent(store, 'ferry keys rotate', {
+        category: 'keys',
+        securityObject: { system: signingKeySystem, value: r.added.kid },
+        outcomeText:
+          `signing key ${r.added.kid} added` +
           (r.retiring.length ? `; retiring ${r.retiring.map((k) => k.kid).join(', ')}` : '') +
           (r.removed.length ? `; removed ${r.removed.join(', ')}` : ''),
-      ),
+      }),
     ),
   );
   process.stdout.write(`new signing key ${result.added.kid}\n`);

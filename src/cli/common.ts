@@ -1,6 +1,12 @@
-import type { Auditor } from '../audit/access-audit.js';
+import {
+  appendAudit,
+  auditAppend,
+  localAgent,
+  type AccessFacts,
+  type Auditor,
+} from '../audit/access-audit.js';
 import { ConfigError, loadConfig } from '../config.js';
-import type { ResourceStore } from '../store/store.js';
+import type { AuditAppend, ResourceStore } from '../store/store.js';
 
 /** Prints one line and exits non-zero: the contract for every failure of the CLI. */
 export function fail(message: string, code = 1): never {
@@ -24,4 +30,37 @@ export function cliAuditor(store: ResourceStore): Auditor | undefined {
   return config.audit.enabled
     ? { store, source: { site: config.baseUrl, name: config.audit.source }, now: () => new Date() }
     : undefined;
+}
+
+/** What a command did, as its AuditEvent says: its kind, outcome (200 unless given) and description. */
+export type CommandFacts = Pick<AccessFacts, 'category' | 'query' | 'securityObject'> & {
+  status?: number;
+  outcomeText: string;
+};
+
+/**
+ * The AuditEvent of a command run here, naming who ran it (`localAgent`), for the write set of
+ * the change it makes; none when FERRY_AUDIT=off.
+ */
+export function commandEvent(store: ResourceStore, command: string, facts: CommandFacts): AuditAppend[] {
+  const auditor = cliAuditor(store);
+  if (!auditor) return [];
+  const { status = 200, outcomeText, ...rest } = facts;
+  return [
+    auditAppend(auditor, localAgent(command), {
+      ...rest,
+      interaction: 'operation',
+      status,
+      outcomeText: outcomeText.slice(0, 200),
+    }),
+  ];
+}
+
+/** Records what a command does, durably, before it goes on (nothing when FERRY_AUDIT=off). */
+export async function recordCommand(
+  store: ResourceStore,
+  command: string,
+  facts: CommandFacts,
+): Promise<void> {
+  await appendAudit(store, commandEvent(store, command, facts));
 }

@@ -1,14 +1,13 @@
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { localAgent, recordAccess } from '../audit/access-audit.js';
 import { Access } from '../auth/access.js';
 import { readKickOff } from '../bulk/export-request.js';
 import { runExport } from '../bulk/export-run.js';
 import { FhirError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { openStore } from '../main.js';
-import { cliAuditor, configFromEnv, fail } from './common.js';
+import { configFromEnv, fail, recordCommand } from './common.js';
 
 const usage = `Usage: ferry export --out DIR [--type A,B] [--since INSTANT] [--type-filter 'Type?query']…
 
@@ -64,16 +63,11 @@ export async function exportCommand(args: string[]): Promise<void> {
       throw error;
     }
     // the data is about to leave the store: on record, with what was asked, before the first file
-    const auditor = cliAuditor(store);
-    if (auditor) {
-      await recordAccess(auditor, localAgent('ferry export'), {
-        category: 'export',
-        interaction: 'operation',
-        status: 200,
-        outcomeText: `bulk export to ${out}`.slice(0, 200),
-        query: new URLSearchParams(params).toString(),
-      });
-    }
+    await recordCommand(store, 'ferry export', {
+      category: 'export',
+      outcomeText: `bulk export to ${out}`,
+      query: new URLSearchParams(params).toString(),
+    });
     const started = performance.now();
     let last = 0;
     const outcome = await runExport(ctx, spec, out, {

@@ -5,13 +5,13 @@ import { BackupError } from '../backup/format.js';
 import { RestoreIncompleteError, restoreBackup } from '../backup/restore-backup.js';
 import { writeBackup } from '../backup/write-backup.js';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { localAgent, recordAccess } from '../audit/access-audit.js';
+import { localAgent } from '../audit/access-audit.js';
 import { exportAudit } from '../audit/export-audit.js';
 import { ConfigError, loadConfig, parseBackupKey, settings, type SettingName } from '../config.js';
 import { createLogger } from '../log.js';
 import { openStore, startGateway } from '../main.js';
 import { authCommand, authUsage } from './auth-commands.js';
-import { cliAuditor, configFromEnv, fail } from './common.js';
+import { cliAuditor, configFromEnv, fail, recordCommand } from './common.js';
 import { exportCommand } from './export-command.js';
 import { csvCatalog, csvIngestUsage, ingestCsvFiles } from './csv-commands.js';
 import { hl7MessageAudit } from '../ingest/hl7v2/message-audit.js';
@@ -281,15 +281,10 @@ async function backupCommand(args: string[]): Promise<void> {
   try {
     const dir = resolve(values.out);
     // a copy of every patient's data is about to leave the store: on record before the first file
-    const auditor = cliAuditor(store);
-    if (auditor) {
-      await recordAccess(auditor, localAgent('ferry backup'), {
-        category: 'export',
-        interaction: 'operation',
-        status: 200,
-        outcomeText: `backup of the whole store to ${dir}${key ? ' (encrypted)' : ''}`.slice(0, 200),
-      });
-    }
+    await recordCommand(store, 'ferry backup', {
+      category: 'export',
+      outcomeText: `backup of the whole store to ${dir}${key ? ' (encrypted)' : ''}`,
+    });
     const manifest = await writeBackup(store, dir, {
       ...(key ? { key } : {}),
       onProgress: (n) => showProgress(`backed up ${n} versions`),
@@ -333,21 +328,16 @@ async function restoreCommand(args: string[]): Promise<void> {
     );
     showProgress('\n');
     // the restored trail goes on with the restore itself (what was erased is in the backup)
-    const auditor = cliAuditor(store);
-    if (auditor) {
-      const broken = report.audit.broken
-        ? `; the audit trail does not verify: ${report.audit.broken.reason}`
-        : '';
-      await recordAccess(auditor, localAgent('ferry restore'), {
-        category: 'import',
-        interaction: 'operation',
-        status: broken ? 500 : 200,
-        outcomeText: (
-          `restored from ${resolve(dir)}: ${report.versions} versions, ${report.auditRecords} audit records` +
-          `${report.erased ? ', the store erased first' : ''}${broken}`
-        ).slice(0, 200),
-      });
-    }
+    const broken = report.audit.broken
+      ? `; the audit trail does not verify: ${report.audit.broken.reason}`
+      : '';
+    await recordCommand(store, 'ferry restore', {
+      category: 'import',
+      status: broken ? 500 : 200,
+      outcomeText:
+        `restored from ${resolve(dir)}: ${report.versions} versions, ${report.auditRecords} audit records` +
+        `${report.erased ? ', the store erased first' : ''}${broken}`,
+    });
     if (report.audit.broken) {
       fail(`restored, but the audit trail does not verify: ${report.audit.broken.reason}`);
     }
