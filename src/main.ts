@@ -12,7 +12,7 @@ import { capabilitySecurity, smartConfiguration } from './auth/smart-configurati
 import { tokenEndpoint } from './auth/token-endpoint.js';
 import { authEndpoints, TokenVerifier } from './auth/tokens.js';
 import { startBackupSchedule, type BackupSchedule } from './backup/schedule.js';
-import { agentOf, recordAccess, type Auditor } from './audit/access-audit.js';
+import { agentOf, firstKeyEvents, recordAccess, type Auditor } from './audit/access-audit.js';
 import { auditFailure } from './api/audit-access.js';
 import { hl7MessageAudit } from './ingest/hl7v2/message-audit.js';
 import type { Config } from './config.js';
@@ -109,8 +109,13 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     leaseSeconds: config.export.leaseSeconds,
     log,
   });
+  const auditor: Auditor | undefined = config.audit.enabled
+    ? { store, source: { site: config.baseUrl, name: config.audit.source }, now: () => new Date() }
+    : undefined;
+  if (!auditor)
+    log.warn('audit.off', { action: 'FERRY_AUDIT=off records no access; never use it in production' });
   const endpoints = authEndpoints(config.baseUrl);
-  const keys = await KeyRing.open(store);
+  const keys = await KeyRing.open(store, Date.now, firstKeyEvents(auditor, 'ferry serve'));
   const verifier = new TokenVerifier(keys, endpoints, config.auth);
   const metadata = capabilityStatement({
     baseUrl: config.baseUrl,
@@ -119,11 +124,6 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
     profiles: profilesByType(),
     security: capabilitySecurity(endpoints),
   });
-  const auditor: Auditor | undefined = config.audit.enabled
-    ? { store, source: { site: config.baseUrl, name: config.audit.source }, now: () => new Date() }
-    : undefined;
-  if (!auditor)
-    log.warn('audit.off', { action: 'FERRY_AUDIT=off records no access; never use it in production' });
   // every HL7 v2 message leaves an AuditEvent, durable before its ACK
   const audited = auditor ? { ...hl7, audit: hl7MessageAudit(auditor) } : hl7;
   const hl7v2Handler = mappingHandler(ctx, audited);

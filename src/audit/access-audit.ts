@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import type { Principal } from '../auth/principal.js';
 import type { AuditAppend, ResourceStore } from '../store/store.js';
-import { buildAuditEvent, type AuditAgent, type AuditFacts } from './audit-event.js';
+import { buildAuditEvent, signingKeySystem, type AuditAgent, type AuditFacts } from './audit-event.js';
 
 /**
  * The audit trail as a request sees it: every access becomes an AuditEvent (audit-event.ts)
@@ -99,4 +99,27 @@ export function accessAudit(auditor: Auditor, agent: () => AuditAgent): AccessAu
  */
 export async function recordAccess(auditor: Auditor, agent: AuditAgent, facts: AccessFacts): Promise<void> {
   await appendAudit(auditor.store, [auditAppend(auditor, agent, facts)]);
+}
+
+/**
+ * The AuditEvents of the first signing key, which a store gets from the first process that needs
+ * one (`ferry serve` at its first start, or `ferry token`): a security configuration change, like
+ * a rotation, stored with the key. None without an audit trail.
+ */
+export function firstKeyEvents(
+  auditor: Auditor | undefined,
+  activity: string,
+): (key: { kid: string }) => AuditAppend[] {
+  return (key: { kid: string }): AuditAppend[] =>
+    auditor
+      ? [
+          auditAppend(auditor, localAgent(activity), {
+            category: 'keys',
+            interaction: 'operation',
+            status: 200,
+            securityObject: { system: signingKeySystem, value: key.kid },
+            outcomeText: `first signing key ${key.kid} created`,
+          }),
+        ]
+      : [];
 }

@@ -71,7 +71,7 @@ export interface AuditFacts {
   resource?: string;
   /** The patient whose data was touched (`Patient/id`), when known. */
   patient?: string;
-  /** A search's query string, recorded base64 as BALP asks. */
+  /** A search's query string, recorded base64 as BALP asks (none when empty). */
   query?: string;
   /**
    * What a security change was made to, by identifier (a client, a signing key): an entity of
@@ -110,12 +110,13 @@ const dcm = (code: string, display: string): { system: string; code: string; dis
  * The type, subtype and action of every kind but a RESTful access, with DICOM audit codes
  * (PS3.16 CID 400–403) as BALP uses them for what is not a REST interaction:
  * - token: an access token issued or refused — 110114 User Authentication, 110122 Login;
- * - export: patient data copied out of the store by a command or a schedule (`ferry export`,
- *   a backup) — 110106 Export, action R;
+ * - export: patient data or the audit trail copied out of the store by a command or a schedule
+ *   (`ferry export`, a backup, `ferry audit export`) — 110106 Export, action R;
  * - import: the store loaded wholesale (`ferry restore`) — 110107 Import, action C;
  * - clients: a client registered or removed, so who may get access changed — 110113 Security
  *   Alert, 110137 User Security Attributes Changed;
- * - keys: the token signing keys rotated — 110113 Security Alert, 110129 Security Configuration.
+ * - keys: a store's first token signing key made, or the keys rotated — 110113 Security Alert,
+ *   110129 Security Configuration.
  */
 const otherTypes: Record<
   Exclude<AuditCategory, 'rest'>,
@@ -187,7 +188,8 @@ export function buildAuditEvent(facts: AuditFacts): AuditEvent {
       role: { system: system.objectRole, code: '1', display: 'Patient' },
     });
   }
-  if (facts.query !== undefined) {
+  // an empty query (a command that asked for everything) has nothing to record: base64Binary is never empty
+  if (facts.query) {
     entity.push({
       type: { system: system.entityType, code: '2', display: 'System Object' },
       role: { system: system.objectRole, code: '24', display: 'Query' },

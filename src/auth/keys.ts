@@ -50,10 +50,18 @@ async function storedKeys(store: ResourceStore): Promise<StoredKey[]> {
   return (await store.listRecords<StoredKey>(namespace)).map((r) => r.value);
 }
 
-/** Adds a key to the store and returns it. */
-async function addKey(store: ResourceStore, now: number): Promise<StoredKey> {
+/** Adds a key to the store, its AuditEvents in the same transaction, and returns it. */
+async function addKey(
+  store: ResourceStore,
+  now: number,
+  audit: (key: StoredKey) => AuditAppend[],
+): Promise<StoredKey> {
   const key = await newKey(now);
-  await store.write({ versions: [], records: [{ namespace, key: key.kid, value: key, ifAbsent: true }] });
+  await store.write({
+    versions: [],
+    records: [{ namespace, key: key.kid, value: key, ifAbsent: true }],
+    audit: audit(key),
+  });
   return key;
 }
 
@@ -105,12 +113,19 @@ export class KeyRing {
     private readonly now: () => number,
   ) {}
 
-  /** Loads the store's keys, creating the first one when there is none. */
-  static async open(store: ResourceStore, now: () => number = Date.now): Promise<KeyRing> {
+  /**
+   * Loads the store's keys, creating the first one when there is none; `audit` gives the
+   * AuditEvents of that creation, stored with the key.
+   */
+  static async open(
+    store: ResourceStore,
+    now: () => number = Date.now,
+    audit: (key: StoredKey) => AuditAppend[] = () => [],
+  ): Promise<KeyRing> {
     const ring = new KeyRing(store, now);
     await ring.reload();
     if (ring.keys.size === 0) {
-      await addKey(store, now());
+      await addKey(store, now(), audit);
       await ring.reload();
     }
     return ring;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
-import { localAgent, recordAccess } from '../audit/access-audit.js';
+import { firstKeyEvents, localAgent, recordAccess } from '../audit/access-audit.js';
 import { clientSystem, signingKeySystem } from '../audit/audit-event.js';
 import {
   addClient,
@@ -202,7 +202,8 @@ async function token(args: string[]): Promise<void> {
     const ttl = v.ttl === undefined ? config.tokenTtlSeconds : Number(v.ttl);
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > maxTtlSeconds)
       fail(`--ttl must be 1-${maxTtlSeconds} seconds`, 2);
-    const ring = await KeyRing.open(store);
+    const auditor = cliAuditor(store);
+    const ring = await KeyRing.open(store, Date.now, firstKeyEvents(auditor, 'ferry token'));
     const token = await issueToken(ring, authEndpoints(config.baseUrl), {
       clientId,
       scopes,
@@ -210,7 +211,6 @@ async function token(args: string[]): Promise<void> {
       ...(patient !== undefined ? { patient } : {}),
     });
     // a token minted here is on record, like one the token endpoint issues, before it is shown
-    const auditor = cliAuditor(store);
     if (auditor) {
       const context = patient !== undefined ? ` (Patient/${patient})` : '';
       await recordAccess(

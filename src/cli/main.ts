@@ -165,6 +165,12 @@ async function auditExportCommand(args: string[]): Promise<void> {
     return new Promise((resolve) => sink.once('drain', () => resolve()));
   };
   try {
+    // the trail is about to leave the store: on record first, so the export carries its own event
+    await recordCommand(store, 'ferry audit export', {
+      category: 'export',
+      outcomeText: `audit trail export to ${out ?? 'standard output'}`,
+      ...(since === undefined ? {} : { query: new URLSearchParams({ since }).toString() }),
+    });
     const n = await exportAudit(store, sinceDate ? { since: sinceDate } : {}, write);
     if (sink !== process.stdout) {
       await new Promise<void>((resolve, reject) =>

@@ -336,13 +336,41 @@ describe('ferry audit export', function () {
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l) as AuditEvent);
-      // the token the harness minted (ferry token), then the three creates
-      assert.equal(events.length, 4);
-      assert.equal(events[0]?.type.code, '110114');
+      // the first signing key (made by the server at its first start), the token the harness
+      // minted (ferry token), the three creates, and this export's own record, written first
+      assert.deepEqual(
+        events.map((e) => [e.type.code, e.subtype?.[0]?.code]),
+        [
+          ['110113', '110129'],
+          ['110114', '110122'],
+          ['rest', 'create'],
+          ['rest', 'create'],
+          ['rest', 'create'],
+          ['110106', undefined],
+        ],
+      );
+      const [firstKey, , , , , self] = events;
+      assert.ok(firstKey && self);
+      assert.match(firstKey.agent[0]?.altId ?? '', /\(ferry serve\)$/);
+      assert.equal(firstKey.entity?.[0]?.what?.identifier?.system, 'urn:ferry:signing-key');
+      assert.match(firstKey.outcomeDesc ?? '', /^first signing key \S+ created$/);
+      assert.match(self.agent[0]?.altId ?? '', /\(ferry audit export\)$/);
+      assert.equal(self.outcomeDesc, 'audit trail export to standard output');
+      assert.equal(self.entity, undefined); // it asked for everything: no query to record
       const sequences = events.map((e) => e.extension?.[0]?.extension?.[0]?.valueDecimal);
-      assert.deepEqual(sequences, [1, 2, 3, 4]);
+      assert.deepEqual(sequences, [1, 2, 3, 4, 5, 6]);
       const since = ferry(dataDir, 'audit', 'export', '--since', middle.toISOString());
-      assert.equal(since.stdout.trim().split('\n').length, 2);
+      const later = since.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as AuditEvent);
+      // the two later creates, the first export's record and this one's, with what it asked
+      assert.equal(later.length, 4);
+      const asked = later.at(-1)?.entity?.find((e) => e.role?.code === '24')?.query ?? '';
+      assert.equal(
+        Buffer.from(asked, 'base64').toString(),
+        `since=${encodeURIComponent(middle.toISOString())}`,
+      );
       assert.notEqual(ferry(dataDir, 'audit', 'export', '--since', 'yesterday').status, 0);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
@@ -440,6 +468,7 @@ describe('administration from the command line is on record', function () {
     rmSync(dataDir, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
   });
+  /** The trail but for the records of the exports this test reads it with. */
   const trail = (): AuditEvent[] => {
     const run = ferry(dataDir, 'audit', 'export');
     assert.equal(run.status, 0, run.stderr);
@@ -447,7 +476,8 @@ describe('administration from the command line is on record', function () {
       .trim()
       .split('\n')
       .filter((l) => l !== '')
-      .map((l) => JSON.parse(l) as AuditEvent);
+      .map((l) => JSON.parse(l) as AuditEvent)
+      .filter((e) => !/\(ferry audit export\)$/.test(e.agent[0]?.altId ?? ''));
   };
   const ok = (...args: string[]): void => {
     const run = ferry(dataDir, ...args);

@@ -73,8 +73,9 @@ describe('the ferry process', () => {
       assert.match(verified.stdout, /^audit trail intact: \d+ records/);
       const run = ferry(['reindex'], { FERRY_DATA_DIR: dataDir });
       assert.equal(run.status, 0, run.stderr);
-      // the three Patients, the AuditEvents of their three creates and of the harness's token
-      assert.match(run.stdout, /^reindexed 7 resources in /);
+      // the three Patients, the AuditEvents of their three creates, of the server's first
+      // signing key and of the harness's token
+      assert.match(run.stdout, /^reindexed 8 resources in /);
       const found = (await (await server.fhir('/Patient?gender=female&_total=accurate')).json()) as {
         total?: number;
       };
