@@ -35,6 +35,20 @@ describe('AuditEvent building (BALP)', () => {
     );
   });
 
+  it('records no query entity for an empty query (base64Binary is never empty)', () => {
+    const event = buildAuditEvent(
+      facts({
+        category: 'export',
+        interaction: 'operation',
+        resource: undefined,
+        patient: undefined,
+        query: '',
+      }),
+    );
+    assert.deepEqual(errors(event), []);
+    assert.equal(event.entity, undefined);
+  });
+
   it('records a failed search with its query base64 and the failure', () => {
     const event = buildAuditEvent(
       facts({
