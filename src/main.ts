@@ -12,7 +12,7 @@ import { capabilitySecurity, smartConfiguration } from './auth/smart-configurati
 import { tokenEndpoint } from './auth/token-endpoint.js';
 import { authEndpoints, TokenVerifier } from './auth/tokens.js';
 import { startBackupSchedule, type BackupSchedule } from './backup/schedule.js';
-import { agentOf, firstKeyEvents, recordAccess, type Auditor } from './audit/access-audit.js';
+import { agentOf, firstKeyFacts, localEvent, recordAccess, type Auditor } from './audit/access-audit.js';
 import { auditFailure } from './api/audit-access.js';
 import { hl7MessageAudit } from './ingest/hl7v2/message-audit.js';
 import type { Config } from './config.js';
@@ -115,7 +115,9 @@ export async function startGateway(config: Readonly<Config>, log: Logger): Promi
   if (!auditor)
     log.warn('audit.off', { action: 'FERRY_AUDIT=off records no access; never use it in production' });
   const endpoints = authEndpoints(config.baseUrl);
-  const keys = await KeyRing.open(store, Date.now, firstKeyEvents(auditor, 'ferry serve'));
+  const keys = await KeyRing.open(store, Date.now, (key) =>
+    localEvent(auditor, 'ferry serve', firstKeyFacts(key.kid)),
+  );
   const verifier = new TokenVerifier(keys, endpoints, config.auth);
   const metadata = capabilityStatement({
     baseUrl: config.baseUrl,

@@ -101,25 +101,38 @@ export async function recordAccess(auditor: Auditor, agent: AuditAgent, facts: A
   await appendAudit(auditor.store, [auditAppend(auditor, agent, facts)]);
 }
 
+/** What work run at this machine did, as its AuditEvent says: its kind, outcome (200 unless given), description. */
+export type LocalFacts = Pick<AccessFacts, 'category' | 'query' | 'securityObject'> & {
+  status?: number;
+  outcomeText: string;
+};
+
 /**
- * The AuditEvents of the first signing key, which a store gets from the first process that needs
- * one (`ferry serve` at its first start, or `ferry token`): a security configuration change, like
- * a rotation, stored with the key. None without an audit trail.
+ * The AuditEvent of work run at this machine — a command, the backup schedule, the server at its
+ * first start — naming who ran it (`localAgent`), for the write set of the change it makes (or
+ * appendAudit); none without an audit trail.
  */
-export function firstKeyEvents(
-  auditor: Auditor | undefined,
-  activity: string,
-): (key: { kid: string }) => AuditAppend[] {
-  return (key: { kid: string }): AuditAppend[] =>
-    auditor
-      ? [
-          auditAppend(auditor, localAgent(activity), {
-            category: 'keys',
-            interaction: 'operation',
-            status: 200,
-            securityObject: { system: signingKeySystem, value: key.kid },
-            outcomeText: `first signing key ${key.kid} created`,
-          }),
-        ]
-      : [];
+export function localEvent(auditor: Auditor | undefined, activity: string, facts: LocalFacts): AuditAppend[] {
+  if (!auditor) return [];
+  const { status = 200, outcomeText, ...rest } = facts;
+  return [
+    auditAppend(auditor, localAgent(activity), {
+      ...rest,
+      interaction: 'operation',
+      status,
+      outcomeText: outcomeText.slice(0, 200),
+    }),
+  ];
+}
+
+/**
+ * A store's first signing key, which it gets from the first process that needs one (`ferry
+ * serve` at its first start, or `ferry token`): a security configuration change, like a rotation.
+ */
+export function firstKeyFacts(kid: string): LocalFacts {
+  return {
+    category: 'keys',
+    securityObject: { system: signingKeySystem, value: kid },
+    outcomeText: `first signing key ${kid} created`,
+  };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { AuditEvent } from 'fhir/r4.js';
 import { describe, it } from 'mocha';
-import { firstKeyEvents, type Auditor } from '../audit/access-audit.js';
+import { firstKeyFacts, localEvent, type Auditor } from '../audit/access-audit.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { KeyRing, rotateKeys } from './keys.js';
 
@@ -22,7 +22,9 @@ describe('signing keys on the audit trail', () => {
         source: { site: 'http://localhost/fhir', name: 'test' },
         now: () => new Date(),
       };
-      await KeyRing.open(store, Date.now, firstKeyEvents(auditor, 'ferry serve'));
+      await KeyRing.open(store, Date.now, (key) =>
+        localEvent(auditor, 'ferry serve', firstKeyFacts(key.kid)),
+      );
       const keys = await store.listRecords<{ kid: string }>('signing-key');
       assert.equal(keys.length, 1);
       const [event] = await trail(store);
@@ -37,7 +39,9 @@ describe('signing keys on the audit trail', () => {
       assert.match(event.agent[0]?.altId ?? '', /\(ferry serve\)$/);
 
       // a later open, by this process or another, finds the key: no new key, no new record
-      await KeyRing.open(store, Date.now, firstKeyEvents(auditor, 'ferry token'));
+      await KeyRing.open(store, Date.now, (key) =>
+        localEvent(auditor, 'ferry token', firstKeyFacts(key.kid)),
+      );
       assert.equal((await store.listRecords('signing-key')).length, 1);
       assert.equal((await trail(store)).length, 1);
     } finally {
@@ -48,7 +52,9 @@ describe('signing keys on the audit trail', () => {
   it('records nothing without an audit trail', async () => {
     const store = new SqliteStore(':memory:');
     try {
-      await KeyRing.open(store, Date.now, firstKeyEvents(undefined, 'ferry serve'));
+      await KeyRing.open(store, Date.now, (key) =>
+        localEvent(undefined, 'ferry serve', firstKeyFacts(key.kid)),
+      );
       await rotateKeys(store, 60);
       assert.equal((await store.listRecords('signing-key')).length, 2);
       assert.deepEqual(await trail(store), []);

@@ -1,6 +1,6 @@
 import { access, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { localAgent, recordAccess, type Auditor } from '../audit/access-audit.js';
+import { appendAudit, localEvent, type Auditor } from '../audit/access-audit.js';
 import type { Logger } from '../log.js';
 import type { ResourceStore } from '../store/store.js';
 import { manifestName } from './format.js';
@@ -108,18 +108,13 @@ async function runOnce(options: ScheduleOptions, at: Date, signal: AbortSignal):
   const temporary = join(dir, `.${name}${partial}`);
   const started = performance.now();
   try {
-    if (options.auditor) {
-      await recordAccess(options.auditor, localAgent('backup schedule'), {
+    await appendAudit(
+      options.store,
+      localEvent(options.auditor, 'backup schedule', {
         category: 'export',
-        interaction: 'operation',
-        status: 200,
-        outcomeText:
-          `scheduled backup of the whole store to ${join(dir, name)}${options.key ? ' (encrypted)' : ''}`.slice(
-            0,
-            200,
-          ),
-      });
-    }
+        outcomeText: `scheduled backup of the whole store to ${join(dir, name)}${options.key ? ' (encrypted)' : ''}`,
+      }),
+    );
     const manifest = await writeBackup(options.store, temporary, {
       ...(options.key ? { key: options.key } : {}),
       signal,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JSONWebKeySet } from 'jose';
-import { firstKeyEvents, localAgent, recordAccess } from '../audit/access-audit.js';
+import { firstKeyFacts, localAgent, localEvent, recordAccess } from '../audit/access-audit.js';
 import { clientSystem, signingKeySystem } from '../audit/audit-event.js';
 import {
   addClient,
@@ -203,7 +203,9 @@ async function token(args: string[]): Promise<void> {
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > maxTtlSeconds)
       fail(`--ttl must be 1-${maxTtlSeconds} seconds`, 2);
     const auditor = cliAuditor(store);
-    const ring = await KeyRing.open(store, Date.now, firstKeyEvents(auditor, 'ferry token'));
+    const ring = await KeyRing.open(store, Date.now, (key) =>
+      localEvent(auditor, 'ferry token', firstKeyFacts(key.kid)),
+    );
     const token = await issueToken(ring, authEndpoints(config.baseUrl), {
       clientId,
       scopes,

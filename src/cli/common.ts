@@ -1,10 +1,4 @@
-import {
-  appendAudit,
-  auditAppend,
-  localAgent,
-  type AccessFacts,
-  type Auditor,
-} from '../audit/access-audit.js';
+import { appendAudit, localEvent, type Auditor, type LocalFacts } from '../audit/access-audit.js';
 import { ConfigError, loadConfig } from '../config.js';
 import type { AuditAppend, ResourceStore } from '../store/store.js';
 
@@ -32,35 +26,15 @@ export function cliAuditor(store: ResourceStore): Auditor | undefined {
     : undefined;
 }
 
-/** What a command did, as its AuditEvent says: its kind, outcome (200 unless given) and description. */
-export type CommandFacts = Pick<AccessFacts, 'category' | 'query' | 'securityObject'> & {
-  status?: number;
-  outcomeText: string;
-};
-
 /**
- * The AuditEvent of a command run here, naming who ran it (`localAgent`), for the write set of
- * the change it makes; none when FERRY_AUDIT=off.
+ * The AuditEvent of a command run here (see localEvent), for the write set of the change it
+ * makes; none when FERRY_AUDIT=off.
  */
-export function commandEvent(store: ResourceStore, command: string, facts: CommandFacts): AuditAppend[] {
-  const auditor = cliAuditor(store);
-  if (!auditor) return [];
-  const { status = 200, outcomeText, ...rest } = facts;
-  return [
-    auditAppend(auditor, localAgent(command), {
-      ...rest,
-      interaction: 'operation',
-      status,
-      outcomeText: outcomeText.slice(0, 200),
-    }),
-  ];
+export function commandEvent(store: ResourceStore, command: string, facts: LocalFacts): AuditAppend[] {
+  return localEvent(cliAuditor(store), command, facts);
 }
 
 /** Records what a command does, durably, before it goes on (nothing when FERRY_AUDIT=off). */
-export async function recordCommand(
-  store: ResourceStore,
-  command: string,
-  facts: CommandFacts,
-): Promise<void> {
+export async function recordCommand(store: ResourceStore, command: string, facts: LocalFacts): Promise<void> {
   await appendAudit(store, commandEvent(store, command, facts));
 }
