@@ -14,17 +14,20 @@ import type {
 import type { StoreHarness } from './store.contract.js';
 import type { ResourceStore, VersionWrite } from './store.js';
 
-const day = (d: string): [number, number] => [Date.parse(`${d}T00:00:00Z`), Date.parse(`${d}T23:59:59.999Z`)];
-const at = (instant: string): number => Date.parse(instant);
+export const day = (d: string): [number, number] => [
+  Date.parse(`${d}T00:00:00Z`),
+  Date.parse(`${d}T23:59:59.999Z`),
+];
+export const at = (instant: string): number => Date.parse(instant);
 
-const token = (param: string, system: string | null, code: string, text?: string): IndexEntry => ({
+export const token = (param: string, system: string | null, code: string, text?: string): IndexEntry => ({
   kind: 'token',
   param,
   system,
   code,
   ...(text === undefined ? {} : { text }),
 });
-const str = (param: string, exact: string): IndexEntry => ({
+export const str = (param: string, exact: string): IndexEntry => ({
   kind: 'string',
   param,
   exact,
@@ -33,8 +36,13 @@ const str = (param: string, exact: string): IndexEntry => ({
     .replace(/[\u0300-\u036f]/g, '')
     .toLowerCase(),
 });
-const date = (param: string, low: number, high: number): IndexEntry => ({ kind: 'date', param, low, high });
-const ref = (param: string, targetType: string, targetId: string): IndexEntry => ({
+export const date = (param: string, low: number, high: number): IndexEntry => ({
+  kind: 'date',
+  param,
+  low,
+  high,
+});
+export const ref = (param: string, targetType: string, targetId: string): IndexEntry => ({
   kind: 'reference',
   param,
   targetType,
@@ -56,7 +64,7 @@ const qty = (param: string, value: number, code: string): IndexEntry => ({
 });
 
 let n = 0;
-function put(type: string, id: string, index: IndexEntry[], versionId = 1): VersionWrite {
+export function put(type: string, id: string, index: IndexEntry[], versionId = 1): VersionWrite {
   const lastUpdated = new Date(Date.parse('2026-03-01T00:00:00Z') + ++n * 1000).toISOString();
   return {
     type,
@@ -70,7 +78,11 @@ function put(type: string, id: string, index: IndexEntry[], versionId = 1): Vers
   };
 }
 
-const q = (types: string[], filters: QueryFilter[], extra: Partial<SearchQuery> = {}): SearchQuery => ({
+export const q = (
+  types: string[],
+  filters: QueryFilter[],
+  extra: Partial<SearchQuery> = {},
+): SearchQuery => ({
   types,
   filters,
   sort: [],
@@ -80,7 +92,7 @@ const q = (types: string[], filters: QueryFilter[], extra: Partial<SearchQuery> 
   revinclude: [],
   ...extra,
 });
-const f = (
+export const f = (
   param: string,
   type: Filter['type'],
   values: FilterValue[],
@@ -91,17 +103,17 @@ const f = (
   values,
   ...extra,
 });
-const tok = (code?: string, system?: string | null): FilterValue => ({
+export const tok = (code?: string, system?: string | null): FilterValue => ({
   kind: 'token',
   ...(code === undefined ? {} : { code }),
   ...(system === undefined ? {} : { system }),
 });
-const dt = (prefix: 'eq' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ne', d: string): FilterValue => {
+export const dt = (prefix: 'eq' | 'gt' | 'lt' | 'ge' | 'le' | 'sa' | 'eb' | 'ne', d: string): FilterValue => {
   const [low, high] = day(d);
   return { kind: 'date', prefix, low, high };
 };
 
-async function ids(store: ResourceStore, query: SearchQuery): Promise<string[]> {
+export async function ids(store: ResourceStore, query: SearchQuery): Promise<string[]> {
   const page = await store.search(query);
   return page.matches.map((m) => m.id).sort();
 }

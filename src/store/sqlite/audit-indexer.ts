@@ -7,9 +7,10 @@ import type { IndexWriter } from './index-writer.js';
 /**
  * The search index of the audit trail, written behind it. An access appends its AuditEvent as a
  * version and a chain link — rows that land at the end of their tables, a few pages per commit —
- * and is answered once that is durable. Its resource_current row and index rows (some fifteen,
- * at as many places in the index) are written here, for hundreds of records per transaction, so
- * the pages they touch are written once for all of them rather than once per access. The
+ * and is answered once that is durable. Its resource_current row and index rows are written
+ * here, for hundreds of records per transaction, so the pages they touch are written once for all
+ * of them rather than once per access: its references and dates (some six rows), and its token and
+ * string entries as a facet set that other events share (index-writer.ts). The
  * `auditIndexed` mark in store_meta, moved in the same transactions, says how far the chain is
  * indexed; whatever lies beyond it (after a crash, or written by another process) is indexed
  * from the stored JSON. The store brings the index up to the head before any read or search

@@ -11,6 +11,7 @@ import type {
 import {
   always,
   clamp,
+  faceted,
   join,
   never,
   prefixEnd,
@@ -131,6 +132,16 @@ export interface CompileContext {
  */
 const smallInner = 2000;
 
+/**
+ * `x.rid` matching resource `r` for an index table of `type`: its own rows, or for faceted
+ * entries also the rows of its facet set (schema.ts idx_facet).
+ */
+function ownRows(type: string, kind: string, x: string, r: string): string {
+  return faceted(type, kind)
+    ? `${x}.rid IN (${r}.rid, (SELECT f.facet FROM idx_facet f WHERE f.rid = ${r}.rid))`
+    : `${x}.rid = ${r}.rid`;
+}
+
 /** How a query's candidate rows are produced: a join from one filter's index, or the type scan. */
 export interface Plan {
   /** FROM clause producing alias `r` (resource_current), possibly driven by an index alias. */
@@ -247,6 +258,22 @@ export class SearchCompiler {
               this.branches(driver, d).map((b) => join([sql(`${d}.pid = ?`, pid), b], ' AND ')),
               ' OR ',
             );
+      if (faceted(type, driver.type)) {
+        // the rows found are those of facet sets (each shared by many resources) or, indexed
+        // before facets, of a resource itself
+        const f = this.alias('f');
+        return {
+          from: sql(
+            `${table} ${d} LEFT JOIN idx_facet ${f} ON ${f}.facet = ${d}.rid ` +
+              `JOIN resource_current ${r} ON ${r}.rid = COALESCE(${f}.rid, ${d}.rid) AND (${branches.text})`,
+            ...branches.params,
+          ),
+          where,
+          mayRepeat: true,
+          ridColumn: `${r}.rid`,
+          walkable: true,
+        };
+      }
       return {
         from: sql(
           `${table} ${d} JOIN resource_current ${r} ON ${r}.rid = ${d}.rid AND (${branches.text})`,
@@ -411,7 +438,7 @@ export class SearchCompiler {
       const missing = f.values.some((v) => v.kind === 'missing' && v.missing);
       if (pid === undefined) return missing ? always : never;
       return sql(
-        `${missing ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${x} INDEXED BY ${table}_rid WHERE ${x}.rid = ${r}.rid AND ${x}.pid = ?)`,
+        `${missing ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${x} INDEXED BY ${table}_rid WHERE ${ownRows(type, f.type, x, r)} AND ${x}.pid = ?)`,
         pid,
       );
     }
@@ -420,7 +447,7 @@ export class SearchCompiler {
     // R4 search.html#modifiers: :not also matches resources that have no value at all
     return sql(
       `${f.modifier === 'not' ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${x} INDEXED BY ${table}_rid ` +
-        `WHERE ${x}.rid = ${r}.rid AND ${x}.pid = ? AND (${values.text}))`,
+        `WHERE ${ownRows(type, f.type, x, r)} AND ${x}.pid = ? AND (${values.text}))`,
       pid,
       ...values.params,
     );
@@ -735,8 +762,10 @@ export class SearchCompiler {
     const column = sortColumn(key);
     const table = tableOf[key.type ?? 'string'];
     if (!column || !table) throw notSupported(`Sorting by ${key.param} is not supported`, '_sort');
+    const s = this.alias('s');
     return sql(
-      `(SELECT ${key.descending ? 'MAX' : 'MIN'}(${column}) FROM ${table} INDEXED BY ${table}_rid WHERE rid = ${r}.rid AND pid = ?)`,
+      `(SELECT ${key.descending ? 'MAX' : 'MIN'}(${s}.${column}) FROM ${table} ${s} INDEXED BY ${table}_rid ` +
+        `WHERE ${ownRows(type, key.type ?? 'string', s, r)} AND ${s}.pid = ?)`,
       pid,
     );
   }
@@ -747,6 +776,8 @@ export class SearchCompiler {
     const table = tableOf[key.type ?? 'string'];
     const pid = this.ctx.pid(type, key.param);
     if (!column || !table || pid === undefined || key.param.startsWith('_')) return undefined;
+    // a facet's rows stand for many resources: such a key is sorted on, not walked in order
+    if (faceted(type, key.type ?? 'string')) return undefined;
     return { table, column, pid };
   }
 }

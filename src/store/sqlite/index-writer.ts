@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { IndexEntry } from '../../search/types.js';
 import { longSpan } from './schema.js';
+import { faceted } from './sql-predicates.js';
 
 const tables = [
   'idx_token',
@@ -17,12 +18,17 @@ export const minInstant = -8640000000000000;
 export const maxInstant = 8640000000000000;
 const clampInstant = (ms: number): number => Math.max(minInstant, Math.min(maxInstant, ms));
 
+/** Facet sets remembered by key; past this many the memory starts afresh (the table still has them). */
+const facetCacheSize = 10_000;
+
 /**
  * Keeps the search index tables in step with resource_current: a resource's rows are replaced on
  * every write of it, inside the same transaction, and removed when it is deleted.
  */
 export class IndexWriter {
   private readonly pids = new Map<string, number>();
+  /** Facet ids by key, as read or written in this process (reset after a rollback). */
+  private readonly facets = new Map<string, number>();
   /** max_span per pid as last read or written in this process (reset after a rollback). */
   private readonly spans = new Map<number, number>();
   private readonly stmt;
@@ -56,6 +62,13 @@ export class IndexWriter {
       ),
       uri: db.prepare('INSERT INTO idx_uri (rid, pid, grp, value) VALUES (?, ?, ?, ?)'),
       clearText: db.prepare('DELETE FROM fts_resource WHERE rowid = ?'),
+      clearFacet: db.prepare('DELETE FROM idx_facet WHERE rid = ?'),
+      member: db.prepare('INSERT INTO idx_facet (rid, facet) VALUES (?, ?)'),
+      selectFacet: db.prepare<[string], { facet: number }>('SELECT facet FROM idx_facet_set WHERE key = ?'),
+      nextFacet: db.prepare<[], { facet: number }>(
+        'SELECT COALESCE(MIN(facet), 0) - 1 AS facet FROM idx_facet_set',
+      ),
+      insertFacet: db.prepare('INSERT INTO idx_facet_set (key, facet) VALUES (?, ?)'),
       text: db.prepare('INSERT INTO fts_resource (rowid, narrative, content) VALUES (?, ?, ?)'),
     };
   }
@@ -88,7 +101,9 @@ export class IndexWriter {
     if (hadRows) {
       for (const clear of this.stmt.clear) clear.run(rid);
       this.stmt.clearText.run(rid);
+      if (faceted(type, 'token')) this.stmt.clearFacet.run(rid); // the facet set it was in
     }
+    const shared: IndexEntry[] = [];
     let group = 0;
     let narrative: string | null = null;
     let content: string | null = null;
@@ -102,18 +117,43 @@ export class IndexWriter {
           if (component.kind !== 'text')
             this.insert(rid, type, { ...component, param: `${e.param}#${i}` }, group);
         });
-      } else if (e.param !== '_lastUpdated') {
+      } else if (e.param === '_lastUpdated') {
         // searched and sorted on resource_current.last_updated_ms: a date row would go unread
+      } else if (faceted(type, e.kind)) {
+        shared.push(e);
+      } else {
         this.insert(rid, type, e, null);
       }
     }
     if (narrative !== null || content !== null) this.stmt.text.run(rid, narrative, content);
+    if (shared.length > 0) this.stmt.member.run(rid, this.facet(type, shared));
   }
 
-  /** Forgets cached pids and spans (a rolled-back transaction may have dropped new ones). */
+  /**
+   * The facet of a set of token and string entries: found by its key, else stored now. The key is
+   * the entries as extracted (in the same order for the same elements; a set written in another
+   * order is stored twice, which costs a few rows and changes no answer).
+   */
+  private facet(type: string, entries: IndexEntry[]): number {
+    const key = JSON.stringify(entries);
+    const cached = this.facets.get(key);
+    if (cached !== undefined) return cached;
+    let facet = this.stmt.selectFacet.get(key)?.facet;
+    if (facet === undefined) {
+      facet = (this.stmt.nextFacet.get() as { facet: number }).facet;
+      this.stmt.insertFacet.run(key, facet);
+      for (const e of entries) this.insert(facet, type, e, null);
+    }
+    if (this.facets.size >= facetCacheSize) this.facets.clear();
+    this.facets.set(key, facet);
+    return facet;
+  }
+
+  /** Forgets cached pids, spans and facets (a rolled-back transaction may have dropped new ones). */
   resetCache(): void {
     this.pids.clear();
     this.spans.clear();
+    this.facets.clear();
   }
 
   /**

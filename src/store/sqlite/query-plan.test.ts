@@ -10,8 +10,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { buildAuditEvent } from '../../audit/audit-event.js';
 import { compartmentParams } from '../../fhir/compartments.js';
 import { restResourceTypes } from '../../fhir/element-tables.js';
+import { auditTrailIndexEntries } from '../../search/audit-index.js';
 import { extractIndexEntries } from '../../search/extract.js';
 import { parseSearch } from '../../search/parse-query.js';
 import { searchParameter, searchParameterByUrl } from '../../search/parameters.js';
@@ -41,6 +43,8 @@ const families = ['Lee', 'Smith', 'Jones', 'Garcia', 'Nguyen', 'Brown', 'Kim', '
 const start = Date.parse('2024-01-01T00:00:00Z');
 /** More than run-search.ts's sortInMemoryLimit (2000) match `code=common`: the sort-index path. */
 const observations = 5000;
+/** Nine in ten are reads (more than sortInMemoryLimit), the rest creates. */
+const auditEvents = 3000;
 
 /** Synthetic resources with the index entries the write path would give them. */
 function corpus(): VersionWrite[] {
@@ -69,7 +73,7 @@ function corpus(): VersionWrite[] {
       valueQuantity: { value: i % 200, unit: 'mg', system: 'http://unitsofmeasure.org', code: 'mg' },
     });
   }
-  return resources.map((resource, i) => {
+  const versions = resources.map((resource, i): VersionWrite => {
     const lastUpdated = new Date(start + i * 60_000).toISOString();
     resource.meta = { versionId: '1', lastUpdated };
     return {
@@ -83,6 +87,31 @@ function corpus(): VersionWrite[] {
       index: extractIndexEntries(resource).entries,
     };
   });
+  for (let i = 0; i < auditEvents; i++) {
+    const recorded = new Date(start + i * 60_000);
+    const event = buildAuditEvent({
+      interaction: i % 10 === 0 ? 'create' : 'read',
+      status: 200,
+      agent: { clientId: `app${i % 3}`, address: `10.0.0.${i % 3}` },
+      source: { site: 'http://localhost/fhir', name: 'plan' },
+      resource: `Observation/o${i}/_history/1`,
+      patient: `Patient/p${i % 500}`,
+      recorded,
+    });
+    const id = `a${i}`;
+    const resource = { ...event, id, meta: { versionId: '1', lastUpdated: recorded.toISOString() } };
+    versions.push({
+      type: 'AuditEvent',
+      id,
+      versionId: 1,
+      lastUpdated: recorded.toISOString(),
+      deleted: false,
+      expectedVersionId: null,
+      json: JSON.stringify(resource),
+      index: auditTrailIndexEntries(resource),
+    });
+  }
+  return versions;
 }
 
 /**
@@ -270,6 +299,26 @@ const shapes: Shape[] = [
     title: '_id from resource_current_key',
     query: 'Observation?_id=o5,o6',
     driver: /^SEARCH r USING INDEX resource_current_key \(type=\? AND id=\?\)$/,
+  },
+  {
+    title: "an AuditEvent's shared token from idx_token_code, its events from idx_facet_member",
+    query: 'AuditEvent?subtype=create',
+    driver: /^SEARCH d\d+ USING COVERING INDEX idx_token_code \(pid=\? AND code=\?\)$/,
+    runs: [/LEFT JOIN idx_facet f\d+ ON f\d+\.facet = d\d+\.rid/],
+  },
+  {
+    title: "an AuditEvent's patient from idx_reference_inbound, its shared tokens checked through its facet",
+    query: 'AuditEvent?patient=Patient/p1&action=R&outcome=0',
+    driver:
+      /^SEARCH d\d+ USING (?:COVERING )?INDEX idx_reference_inbound \(target_id=\? AND target_type=\? AND pid=\?\)$/,
+    runs: [/SELECT f\.facet FROM idx_facet f WHERE f\.rid = r\.rid/],
+  },
+  {
+    title: 'a shared AuditEvent token many events have, sorted by date along the date index',
+    query: 'AuditEvent?subtype=read&_sort=-date',
+    driver: /^SEARCH s USING (?:COVERING )?INDEX idx_date_high \(pid=\?\)$/,
+    allow: [/^SEARCH s USING (?:COVERING )?INDEX idx_date_high \(pid=\?\)$/],
+    sortPath: 'sort-index',
   },
   {
     title: '_include and _revinclude by key and by rid',

@@ -160,6 +160,13 @@ CREATE INDEX IF NOT EXISTS idx_reference_rid ON idx_reference (rid, pid);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts_resource USING fts5(
   narrative, content, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
 );
+-- An AuditEvent's token and string entries (action, outcome, type, subtype, site, address…) are
+-- mostly the same for thousands of events. Each distinct set of them is stored once, as idx_token
+-- and idx_string rows whose rid is the set's facet (a negative number, never a resource's rid);
+-- idx_facet names the set of each event. (AuditEvents indexed before facets keep their own rows.)
+CREATE TABLE IF NOT EXISTS idx_facet_set (key TEXT PRIMARY KEY, facet INTEGER NOT NULL UNIQUE) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idx_facet (rid INTEGER PRIMARY KEY, facet INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS idx_facet_member ON idx_facet (facet, rid);
 CREATE TABLE IF NOT EXISTS idx_uri (rid INTEGER NOT NULL, pid INTEGER NOT NULL, grp INTEGER, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS idx_uri_value ON idx_uri (pid, value, rid);
 CREATE INDEX IF NOT EXISTS idx_uri_rid ON idx_uri (rid, pid);

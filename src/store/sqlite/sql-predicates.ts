@@ -27,6 +27,13 @@ export const tableOf: Partial<Record<SearchParamType, string>> = {
   uri: 'idx_uri',
 };
 
+/**
+ * Whether a parameter type's entries of a resource type are kept in shared sets (schema.ts
+ * idx_facet): the token and string entries of AuditEvents, which an audit trail repeats.
+ */
+export const faceted = (resourceType: string, kind: string): boolean =>
+  resourceType === 'AuditEvent' && (kind === 'token' || kind === 'string');
+
 /** Upper bound for a prefix range on a TEXT column (U+10FFFF sorts after every other character). */
 export const prefixEnd = (prefix: string): string => `${prefix}\u{10FFFF}`;
 export const clamp = (ms: number): number => Math.max(minInstant, Math.min(maxInstant, ms));

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeSearchContract } from '../search.contract.js';
+import { auditFixture, auditSearchCases, describeAuditSearchContract } from '../audit-search.contract.js';
+import { describeSearchContract, f, ids, q, tok } from '../search.contract.js';
 import { describeStoreContract, type StoreHarness } from '../store.contract.js';
 import Database from 'better-sqlite3';
 import type { SearchQuery } from '../../search/types.js';
@@ -28,6 +29,7 @@ const harness: StoreHarness = {
 
 describeStoreContract('SQLite', harness);
 describeSearchContract('SQLite', harness);
+describeAuditSearchContract('SQLite', harness);
 
 describe('SqliteStore', () => {
   afterEach(() => harness.cleanup());
@@ -186,6 +188,83 @@ describe('SqliteStore', () => {
       params.map((p) => p.code),
       ['birthdate'],
     );
+  });
+
+  it("stores each distinct set of an AuditEvent's token and string entries once", async () => {
+    const path = file();
+    const store = new SqliteStore(path);
+    await store.write({ versions: auditFixture() });
+    await store.close();
+    const check = new Database(path, { readonly: true });
+    const count = (sql: string): number => (check.prepare(sql).get() as { n: number }).n;
+    const sets = count('SELECT COUNT(*) AS n FROM idx_facet_set');
+    const members = count('SELECT COUNT(*) AS n FROM idx_facet');
+    const own = count(
+      `SELECT COUNT(*) AS n FROM (SELECT rid FROM idx_token UNION ALL SELECT rid FROM idx_string)
+       WHERE rid IN (SELECT rid FROM resource_current WHERE type = 'AuditEvent')`,
+    );
+    const shared = count('SELECT COUNT(*) AS n FROM idx_token WHERE rid < 0');
+    check.close();
+    // e1, e2 and e5 share a set; e3 and e4 have one each; e6 has no such entries
+    assert.equal(sets, 3);
+    assert.equal(members, 5);
+    assert.equal(own, 0);
+    assert.equal(shared, 3 * 4);
+  });
+
+  it('answers AuditEvent searches alike over events indexed before shared entries', async () => {
+    const path = file();
+    const store = new SqliteStore(path);
+    await store.write({ versions: auditFixture() });
+    await store.close();
+    // the layout of a store indexed before facets: every event its own rows
+    const raw = new Database(path);
+    raw.exec(`INSERT INTO idx_token (rid, pid, grp, system, code, text)
+        SELECT m.rid, t.pid, t.grp, t.system, t.code, t.text FROM idx_facet m JOIN idx_token t ON t.rid = m.facet;
+      INSERT INTO idx_string (rid, pid, grp, normalized, exact)
+        SELECT m.rid, s.pid, s.grp, s.normalized, s.exact FROM idx_facet m JOIN idx_string s ON s.rid = m.facet;
+      DELETE FROM idx_token WHERE rid < 0;
+      DELETE FROM idx_string WHERE rid < 0;
+      DELETE FROM idx_facet;
+      DELETE FROM idx_facet_set;`);
+    raw.close();
+    const legacy = new SqliteStore(path);
+    try {
+      for (const [what, query, expected] of auditSearchCases) {
+        assert.deepEqual(await ids(legacy, query), expected, what);
+      }
+      // an event written now shares its set; the old ones keep their rows, and both are found
+      const events = auditFixture().filter((v) => v.type === 'AuditEvent');
+      const e5 = events.find((v) => v.id === 'e5');
+      assert.ok(e5);
+      await legacy.write({ versions: [{ ...e5, id: 'e7' }] });
+      const byAction = q(['AuditEvent'], [f('action', 'token', [tok('R')])]);
+      assert.deepEqual(await ids(legacy, byAction), ['e1', 'e2', 'e4', 'e5', 'e7']);
+      // a reindex moves the old events' rows into shared sets; the answers stay the same
+      await legacy.write({
+        versions: [],
+        reindex: events.map((v) => ({
+          type: v.type,
+          id: v.id,
+          versionId: v.versionId,
+          index: v.index ?? [],
+        })),
+      });
+      for (const [what, query, expected] of auditSearchCases) {
+        const found = (await ids(legacy, query)).filter((id) => id !== 'e7');
+        assert.deepEqual(found, expected, what);
+      }
+    } finally {
+      await legacy.close();
+    }
+    const check = new Database(path, { readonly: true });
+    const own = check
+      .prepare(
+        `SELECT COUNT(*) AS n FROM idx_token WHERE rid IN (SELECT rid FROM resource_current WHERE type = 'AuditEvent')`,
+      )
+      .get() as { n: number };
+    check.close();
+    assert.equal(own.n, 0);
   });
 
   it('upgrades a store made before max_span, the single reference index and the covering indexes', async () => {

@@ -31,6 +31,8 @@ const erasedTables = [
   'idx_quantity',
   'idx_reference',
   'idx_uri',
+  'idx_facet_set',
+  'idx_facet',
   'record',
   'audit_chain',
 ];
