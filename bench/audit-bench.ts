@@ -25,9 +25,16 @@ const dist = (path: string): Promise<unknown> => import(new URL(`../dist/${path}
 export interface AuditRun {
   phase: 'read' | 'create';
   audited: boolean;
+  /** Each round measures both modes back to back: its pair's ratio is one sample of the share. */
+  round: number;
   requests: number;
   perSecond: number;
 }
+
+/** The modes in the order a round measures them: alternating, so drift in time favours neither. */
+const modeOrder = (round: number): boolean[] => (round % 2 === 1 ? [false, true] : [true, false]);
+
+const roundNumbers = (rounds: number): number[] => Array.from({ length: rounds }, (_, i) => i + 1);
 
 const inFlight = 64;
 
@@ -50,8 +57,13 @@ async function drive(
   return [done, done / ((performance.now() - started) / 1000)];
 }
 
-/** Reads and creates, each without then with the audit trail, twice; the better of each pair counts. */
-export async function runAuditBench(seed: number, count: number, seconds: number): Promise<AuditRun[]> {
+/** Reads and creates, each without and with the audit trail, in `rounds` paired rounds. */
+export async function runAuditBench(
+  seed: number,
+  count: number,
+  seconds: number,
+  rounds: number,
+): Promise<AuditRun[]> {
   const { createResource } = (await dist('service/create.js')) as CreateModule;
   const { readResource } = (await dist('service/read.js')) as ReadModule;
   const { SqliteStore } = (await dist('store/sqlite/sqlite-store.js')) as StoreModule;
@@ -83,17 +95,17 @@ export async function runAuditBench(seed: number, count: number, seconds: number
     });
     const fresh = resources.length - half; // the other half is created, again and again if need be
     let created = 0;
-    for (const round of [1, 2]) {
-      for (const withAudit of [false, true]) {
+    for (const round of roundNumbers(rounds)) {
+      for (const withAudit of modeOrder(round)) {
         progress(`audit: reads ${withAudit ? 'with' : 'without'} the audit trail (round ${round})`);
         const ctx = withAudit ? audited : plain;
         const [requests = 0, perSecond = 0] = await drive(seconds, Infinity, (i) => {
           const key = stored[(i * 7919) % stored.length]!;
           return readResource(ctx, key.type, key.id);
         });
-        runs.push({ phase: 'read', audited: withAudit, requests, perSecond });
+        runs.push({ phase: 'read', audited: withAudit, round, requests, perSecond });
       }
-      for (const withAudit of [false, true]) {
+      for (const withAudit of modeOrder(round)) {
         progress(`audit: creates ${withAudit ? 'with' : 'without'} the audit trail (round ${round})`);
         const ctx = withAudit ? audited : plain;
         const from = created;
@@ -102,7 +114,7 @@ export async function runAuditBench(seed: number, count: number, seconds: number
           return createResource(ctx, r.resourceType, r);
         });
         created += requests;
-        runs.push({ phase: 'create', audited: withAudit, requests, perSecond });
+        runs.push({ phase: 'create', audited: withAudit, round, requests, perSecond });
       }
     }
     await store.close();
@@ -112,16 +124,35 @@ export async function runAuditBench(seed: number, count: number, seconds: number
   return runs;
 }
 
-/** The better round of each phase and mode, and the audited share of the unaudited figure. */
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};
+
+/**
+ * Per phase: the median throughput of each mode, and the audited share as the median of the
+ * rounds' own ratios (each round measures both modes back to back, so a slow spell of the machine
+ * lowers both figures of its pair rather than one share), with the lowest and highest round.
+ */
 export function auditShares(
   runs: AuditRun[],
-): { phase: string; without: number; with: number; share: number }[] {
+): { phase: string; without: number; with: number; share: number; low: number; high: number }[] {
   return (['read', 'create'] as const).map((phase) => {
-    const best = (audited: boolean): number =>
-      Math.max(...runs.filter((r) => r.phase === phase && r.audited === audited).map((r) => r.perSecond));
-    const without = best(false);
-    const withAudit = best(true);
-    return { phase, without, with: withAudit, share: withAudit / without };
+    const of = (audited: boolean): AuditRun[] =>
+      runs.filter((r) => r.phase === phase && r.audited === audited);
+    const ratios = of(true).flatMap((on) => {
+      const off = of(false).find((r) => r.round === on.round);
+      return off && off.perSecond > 0 ? [on.perSecond / off.perSecond] : [];
+    });
+    return {
+      phase,
+      without: median(of(false).map((r) => r.perSecond)),
+      with: median(of(true).map((r) => r.perSecond)),
+      share: median(ratios),
+      low: Math.min(...ratios),
+      high: Math.max(...ratios),
+    };
   });
 }
 
@@ -135,11 +166,12 @@ export async function runHttpAuditBench(
   count: number,
   seconds: number,
   clients: number,
+  rounds: number,
 ): Promise<AuditRun[]> {
   const resources = [...generateResources(seed, 0, count)].map(({ id: _id, ...r }) => r as Resource);
   const runs: AuditRun[] = [];
-  for (const round of [1, 2]) {
-    for (const mode of ['off', 'on'] as const) {
+  for (const round of roundNumbers(rounds)) {
+    for (const mode of modeOrder(round).map((audited) => (audited ? 'on' : 'off'))) {
       const dir = makeTempDir('ferry-bench-audit-http-');
       const server = await startServer({ FERRY_AUDIT: mode }, { keepDataDir: dir });
       const client = createClient('agent', server.origin, clients, server.token);
@@ -155,14 +187,20 @@ export async function runHttpAuditBench(
         };
         await drive(1, 200, post); // warm-up
         const [creates = 0, createRate = 0] = await drive(seconds, count, (i) => post(200 + i));
-        runs.push({ phase: 'create', audited: mode === 'on', requests: creates, perSecond: createRate });
+        runs.push({
+          phase: 'create',
+          audited: mode === 'on',
+          round,
+          requests: creates,
+          perSecond: createRate,
+        });
         const get = async (i: number): Promise<void> => {
           const reply = await client.send('GET', created[(i * 7919) % created.length]!);
           if (reply.status !== 200) throw new Error(`read answered ${reply.status}`);
         };
         await drive(1, 1000, get); // warm-up
         const [reads = 0, readRate = 0] = await drive(seconds, Infinity, get);
-        runs.push({ phase: 'read', audited: mode === 'on', requests: reads, perSecond: readRate });
+        runs.push({ phase: 'read', audited: mode === 'on', round, requests: reads, perSecond: readRate });
       } finally {
         await client.close();
         await server.stop();
