@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import type { FilterValue, HasFilter, IndexEntry, SearchQuery } from '../search/types.js';
-import { date, day, f, ids, put, q, ref, str, tok, token } from './search.contract.js';
+import { date, day, dt, f, ids, put, q, ref, str, tok, token } from './search.contract.js';
 import type { StoreHarness } from './store.contract.js';
 import type { ResourceStore, VersionWrite } from './store.js';
 
@@ -97,10 +97,7 @@ export const auditSearchCases: [string, SearchQuery, string[]][] = [
   ],
   [
     'a code with a date',
-    audit([
-      f('outcome', 'token', [tok('0')]),
-      f('date', 'date', [{ kind: 'date', prefix: 'ge', ...range('2026-01-02') }]),
-    ]),
+    audit([f('outcome', 'token', [tok('0')]), f('date', 'date', [dt('ge', '2026-01-02')])]),
     ['e2', 'e3', 'e5'],
   ],
   [
@@ -109,11 +106,6 @@ export const auditSearchCases: [string, SearchQuery, string[]][] = [
     ['e3'],
   ],
 ];
-
-function range(d: string): { low: number; high: number } {
-  const [low, high] = day(d);
-  return { low, high };
-}
 
 export function describeAuditSearchContract(name: string, harness: StoreHarness): void {
   describe(`${name} store search contract: the audit trail's shared entries`, () => {
