@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Resource } from 'fhir/r4.js';
 import { startServer } from '../test/e2e/harness.js';
@@ -29,12 +31,56 @@ export interface AuditRun {
   round: number;
   requests: number;
   perSecond: number;
+  /** CPU time of the server's event-loop thread per request, µs (over HTTP, on Linux). */
+  mainThreadMicros?: number;
 }
 
 /** The modes in the order a round measures them: alternating, so drift in time favours neither. */
 const modeOrder = (round: number): boolean[] => (round % 2 === 1 ? [false, true] : [true, false]);
 
 const roundNumbers = (rounds: number): number[] => Array.from({ length: rounds }, (_, i) => i + 1);
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ). */
+function ticksPerSecond(): number {
+  try {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
+  } catch {
+    return 100;
+  }
+}
+
+/**
+ * CPU time (µs) a process's main thread (a Node server's event loop) has used so far, from
+ * Linux's /proc; undefined where there is none. The server handles requests on that one thread:
+ * its CPU time per request bounds its throughput, whatever else shares the machine.
+ */
+function mainThreadMicros(pid: number | undefined, ticks: number): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+    // after "pid (name) ": state is the first field; utime and stime are the 12th and 13th
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const used = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(used) ? (used * 1e6) / ticks : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs a measured phase and adds the server's main-thread CPU per request to what it returns. */
+async function measured(
+  pid: number | undefined,
+  ticks: number,
+  phase: () => Promise<number[]>,
+): Promise<{ requests: number; perSecond: number; mainThreadMicros?: number }> {
+  const before = mainThreadMicros(pid, ticks);
+  const [requests = 0, perSecond = 0] = await phase();
+  const after = mainThreadMicros(pid, ticks);
+  return before === undefined || after === undefined || requests === 0
+    ? { requests, perSecond }
+    : { requests, perSecond, mainThreadMicros: (after - before) / requests };
+}
 
 const inFlight = 64;
 
@@ -124,6 +170,22 @@ export async function runAuditBench(
   return runs;
 }
 
+export interface AuditShare {
+  phase: string;
+  /** Median throughput, /s, of each mode. */
+  without: number;
+  with: number;
+  /** Median of the rounds' with/without ratios, and the lowest and highest round. */
+  share: number;
+  low: number;
+  high: number;
+  /**
+   * The server's main-thread CPU per request, µs (median of each mode), and the share of
+   * capacity it leaves: the median of the rounds' without/with ratios.
+   */
+  cpu?: { without: number; with: number; share: number };
+}
+
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -135,15 +197,19 @@ const median = (values: number[]): number => {
  * rounds' own ratios (each round measures both modes back to back, so a slow spell of the machine
  * lowers both figures of its pair rather than one share), with the lowest and highest round.
  */
-export function auditShares(
-  runs: AuditRun[],
-): { phase: string; without: number; with: number; share: number; low: number; high: number }[] {
+export function auditShares(runs: AuditRun[]): AuditShare[] {
   return (['read', 'create'] as const).map((phase) => {
     const of = (audited: boolean): AuditRun[] =>
       runs.filter((r) => r.phase === phase && r.audited === audited);
     const ratios = of(true).flatMap((on) => {
       const off = of(false).find((r) => r.round === on.round);
       return off && off.perSecond > 0 ? [on.perSecond / off.perSecond] : [];
+    });
+    const cpu = (runsOf: AuditRun[]): number[] =>
+      runsOf.flatMap((r) => (r.mainThreadMicros === undefined ? [] : [r.mainThreadMicros]));
+    const cpuRatios = of(true).flatMap((on) => {
+      const off = of(false).find((r) => r.round === on.round);
+      return off?.mainThreadMicros && on.mainThreadMicros ? [off.mainThreadMicros / on.mainThreadMicros] : [];
     });
     return {
       phase,
@@ -152,6 +218,11 @@ export function auditShares(
       share: median(ratios),
       low: Math.min(...ratios),
       high: Math.max(...ratios),
+      ...(cpuRatios.length > 0
+        ? {
+            cpu: { without: median(cpu(of(false))), with: median(cpu(of(true))), share: median(cpuRatios) },
+          }
+        : {}),
     };
   });
 }
@@ -170,11 +241,13 @@ export async function runHttpAuditBench(
 ): Promise<AuditRun[]> {
   const resources = [...generateResources(seed, 0, count)].map(({ id: _id, ...r }) => r as Resource);
   const runs: AuditRun[] = [];
+  const ticks = ticksPerSecond();
   for (const round of roundNumbers(rounds)) {
     for (const mode of modeOrder(round).map((audited) => (audited ? 'on' : 'off'))) {
       const dir = makeTempDir('ferry-bench-audit-http-');
       const server = await startServer({ FERRY_AUDIT: mode }, { keepDataDir: dir });
       const client = createClient('agent', server.origin, clients, server.token);
+      const pid = server.process.pid;
       try {
         progress(`audit over HTTP: FERRY_AUDIT=${mode}, creates then reads (round ${round})`);
         const created: string[] = [];
@@ -186,21 +259,15 @@ export async function runHttpAuditBench(
           created.push(`/fhir/${r.resourceType}/${id}`);
         };
         await drive(1, 200, post); // warm-up
-        const [creates = 0, createRate = 0] = await drive(seconds, count, (i) => post(200 + i));
-        runs.push({
-          phase: 'create',
-          audited: mode === 'on',
-          round,
-          requests: creates,
-          perSecond: createRate,
-        });
+        const creates = await measured(pid, ticks, () => drive(seconds, count, (i) => post(200 + i)));
+        runs.push({ phase: 'create', audited: mode === 'on', round, ...creates });
         const get = async (i: number): Promise<void> => {
           const reply = await client.send('GET', created[(i * 7919) % created.length]!);
           if (reply.status !== 200) throw new Error(`read answered ${reply.status}`);
         };
         await drive(1, 1000, get); // warm-up
-        const [reads = 0, readRate = 0] = await drive(seconds, Infinity, get);
-        runs.push({ phase: 'read', audited: mode === 'on', round, requests: reads, perSecond: readRate });
+        const reads = await measured(pid, ticks, () => drive(seconds, Infinity, get));
+        runs.push({ phase: 'read', audited: mode === 'on', round, ...reads });
       } finally {
         await client.close();
         await server.stop();

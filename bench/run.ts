@@ -146,7 +146,16 @@ async function auditSection(): Promise<unknown> {
   }
   printTable(
     `9b. Audit trail cost over HTTP: FERRY_AUDIT=off vs on (fresh data each); median of ${rounds} paired rounds`,
-    ['clients', 'interaction', 'without audit /s', 'with audit /s', 'share (target)', 'rounds'],
+    [
+      'clients',
+      'interaction',
+      'without audit /s',
+      'with audit /s',
+      'share (target)',
+      'rounds',
+      'main thread µs/req',
+      'capacity share',
+    ],
     http.flatMap(({ clients: n, runs: r }) =>
       auditShares(r).map((s) => [
         n,
@@ -155,8 +164,14 @@ async function auditSection(): Promise<unknown> {
         s.with,
         versus(100 * s.share, targets[s.phase] ?? ''),
         range(s),
+        s.cpu ? `${Math.round(s.cpu.without)} → ${Math.round(s.cpu.with)}` : '-',
+        s.cpu ? `${Math.round(100 * s.cpu.share)} %` : '-',
       ]),
     ),
+  );
+  console.log(
+    'main thread µs/req: CPU of the server event loop per request, from /proc; capacity share: its ratio ' +
+      'without/with, the throughput share once that thread is saturated, steadier than throughput on a shared machine',
   );
   return { service: runs, http };
 }
