@@ -473,6 +473,9 @@ export function describeSearchContract(name: string, harness: StoreHarness): voi
         await ids(store, q(['Patient', 'Observation'], [f('_id', 'token', [tok('ann'), tok('o4')])])),
         ['ann', 'o4'],
       );
+      // with no filter: every resource of the types
+      const each = [...(await ids(store, q(['Patient'], []))), ...(await ids(store, q(['Observation'], [])))];
+      assert.deepEqual(await ids(store, q(['Patient', 'Observation'], [])), each.sort());
     });
 
     it('forgets the old index entries of an updated or deleted resource', async () => {

@@ -266,6 +266,19 @@ describe('FHIR search over HTTP', function () {
 
   it('searches several types at once at system level', async () => {
     assert.deepEqual(await ids('/?_type=Patient,Observation&_id=bo,h1'), ['bo', 'h1']);
+    // with no filter: every resource of the types named, or of every type
+    const patients = await ids('/Patient?_count=1000');
+    const observations = await ids('/Observation?_count=1000');
+    assert.deepEqual(
+      await ids('/?_type=Patient,Observation&_count=1000'),
+      [...patients, ...observations].sort(),
+    );
+    const everything = await ids('/?_count=1000');
+    assert.ok([...patients, ...observations].every((id) => everything.includes(id)));
+    assert.deepEqual(
+      await ids('/?_type=Patient,Observation&_count=1000&_sort=_id'),
+      [...patients, ...observations].sort(),
+    );
   });
 
   it('ignores an unknown parameter by default, says so, and refuses it under handling=strict', async () => {

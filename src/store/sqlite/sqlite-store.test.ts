@@ -380,6 +380,21 @@ describe('SqliteStore', () => {
         sort: [{ param: 'date', descending: false, type: 'date' }],
         count: 250,
       },
+      // no filter at all: the sort index alone drives (those without a value come last)
+      {
+        ...base,
+        types: ['Observation'],
+        filters: [],
+        sort: [{ param: 'date', descending: true, type: 'date' }],
+        count: 500,
+      },
+      {
+        ...base,
+        types: ['Observation'],
+        filters: [],
+        sort: [{ param: 'code', descending: false, type: 'token' }],
+        count: 500,
+      },
     ];
     for (const query of shapes) {
       const forward: string[][] = [];
@@ -391,6 +406,7 @@ describe('SqliteStore', () => {
       }
       const all = forward.flat();
       assert.equal(new Set(all).size, all.length, 'no resource twice');
+      if (query.filters.length === 0) assert.equal(all.length, versions.length, 'every resource once');
       assert.ok(forward.length > 3, `several pages (${forward.length})`);
       const back: string[][] = [forward[forward.length - 1] ?? []];
       while (page.previous !== undefined) {
