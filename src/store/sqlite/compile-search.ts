@@ -367,8 +367,6 @@ export class SearchCompiler {
 
   /** Every filter as one condition on alias `r` (date filters on one parameter as a range). */
   conditions(type: string, filters: QueryFilter[], r: string): Sql {
-    // no filter holds for every row (an empty join would be no SQL at all)
-    if (filters.length === 0) return always;
     return join(
       mergeDateRanges(filters).map((f) => this.condition(type, f, r)),
       ' AND ',

@@ -9,12 +9,15 @@ export interface Sql {
 }
 
 export const sql = (text: string, ...params: unknown[]): Sql => ({ text, params });
-export const join = (parts: Sql[], separator: string): Sql => ({
-  text: parts.map((p) => `(${p.text})`).join(separator),
-  params: parts.flatMap((p) => p.params),
-});
 export const never: Sql = sql('0');
 export const always: Sql = sql('1');
+/** Parts ANDed or ORed; no parts is what holds for every row (AND) or for none (OR). */
+export const join = (parts: Sql[], separator: ' AND ' | ' OR '): Sql =>
+  parts.length === 0
+    ? separator === ' AND '
+      ? always
+      : never
+    : { text: parts.map((p) => `(${p.text})`).join(separator), params: parts.flatMap((p) => p.params) };
 
 /** The index table of each parameter type. */
 export const tableOf: Partial<Record<SearchParamType, string>> = {
