@@ -5,7 +5,7 @@ import type { Resource } from 'fhir/r4.js';
 import { startServer } from '../test/e2e/harness.js';
 import { generateResources } from './generate.js';
 import { createClient } from './http-client.js';
-import { progress } from './report.js';
+import { progress, quantile } from './report.js';
 import { makeTempDir, removeTempDir } from './temp-dirs.js';
 
 /**
@@ -186,11 +186,11 @@ export interface AuditShare {
   cpu?: { without: number; with: number; share: number };
 }
 
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-};
+const median = (values: number[]): number =>
+  quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 
 /**
  * Per phase: the median throughput of each mode, and the audited share as the median of the
@@ -201,27 +201,41 @@ export function auditShares(runs: AuditRun[]): AuditShare[] {
   return (['read', 'create'] as const).map((phase) => {
     const of = (audited: boolean): AuditRun[] =>
       runs.filter((r) => r.phase === phase && r.audited === audited);
-    const ratios = of(true).flatMap((on) => {
-      const off = of(false).find((r) => r.round === on.round);
-      return off && off.perSecond > 0 ? [on.perSecond / off.perSecond] : [];
-    });
-    const cpu = (runsOf: AuditRun[]): number[] =>
-      runsOf.flatMap((r) => (r.mainThreadMicros === undefined ? [] : [r.mainThreadMicros]));
-    const cpuRatios = of(true).flatMap((on) => {
-      const off = of(false).find((r) => r.round === on.round);
-      return off?.mainThreadMicros && on.mainThreadMicros ? [off.mainThreadMicros / on.mainThreadMicros] : [];
-    });
+    /** A figure of each mode (where measured), and the ratio `share` gives for each round's pair. */
+    const paired = (
+      figure: (r: AuditRun) => number | undefined,
+      share: (on: number, off: number) => number,
+    ) => {
+      const values = (audited: boolean): number[] =>
+        of(audited).flatMap((r) => {
+          const value = figure(r);
+          return value === undefined ? [] : [value];
+        });
+      const ratios = of(true).flatMap((on) => {
+        const off = of(false).find((r) => r.round === on.round);
+        const a = figure(on);
+        const b = off && figure(off);
+        return a && b ? [share(a, b)] : []; // a pair with a zero or missing figure has no ratio
+      });
+      return { without: median(values(false)), with: median(values(true)), ratios };
+    };
+    const throughput = paired(
+      (r) => r.perSecond,
+      (on, off) => on / off,
+    );
+    const cpu = paired(
+      (r) => r.mainThreadMicros,
+      (on, off) => off / on,
+    );
     return {
       phase,
-      without: median(of(false).map((r) => r.perSecond)),
-      with: median(of(true).map((r) => r.perSecond)),
-      share: median(ratios),
-      low: Math.min(...ratios),
-      high: Math.max(...ratios),
-      ...(cpuRatios.length > 0
-        ? {
-            cpu: { without: median(cpu(of(false))), with: median(cpu(of(true))), share: median(cpuRatios) },
-          }
+      without: throughput.without,
+      with: throughput.with,
+      share: median(throughput.ratios),
+      low: Math.min(...throughput.ratios),
+      high: Math.max(...throughput.ratios),
+      ...(cpu.ratios.length > 0
+        ? { cpu: { without: cpu.without, with: cpu.with, share: median(cpu.ratios) } }
         : {}),
     };
   });

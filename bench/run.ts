@@ -2,7 +2,7 @@ import { printExportBench, runExportBench, type ExportRun } from './export-bench
 import { printAuthBench, runAuthBench, type AuthBench } from './auth-bench.js';
 import { join } from 'node:path';
 import { printBackupBench, runBackupBench } from './backup-bench.js';
-import { auditShares, runAuditBench, runHttpAuditBench } from './audit-bench.js';
+import { auditShares, runAuditBench, runHttpAuditBench, type AuditShare } from './audit-bench.js';
 import { cpuProfileOptions } from './cpu-profile.js';
 import { runGeneratorBench } from './generator-bench.js';
 import { runHttpBench, warmup, type HttpRun } from './http-bench.js';
@@ -118,18 +118,18 @@ async function auditSection(): Promise<unknown> {
     rounds,
   );
   const targets: Record<string, string> = { read: '≥ 70 %', create: '≥ 85 %' };
-  const range = (s: { low: number; high: number }): string =>
-    `${Math.round(100 * s.low)}–${Math.round(100 * s.high)} %`;
+  /** The cells both tables share: interaction, each mode's figure, the share and its range. */
+  const shareCells = (s: AuditShare): (string | number)[] => [
+    s.phase,
+    s.without,
+    s.with,
+    versus(100 * s.share, targets[s.phase] ?? ''),
+    `${Math.round(100 * s.low)}–${Math.round(100 * s.high)} %`,
+  ];
   printTable(
     `9. Audit trail cost: GET by id and create through the service (no HTTP), 64 in flight, audited vs not; median of ${rounds} paired rounds`,
     ['interaction', 'without audit /s', 'with audit /s', 'share (target)', 'rounds'],
-    auditShares(runs).map((s) => [
-      s.phase,
-      s.without,
-      s.with,
-      versus(100 * s.share, targets[s.phase] ?? ''),
-      range(s),
-    ]),
+    auditShares(runs).map(shareCells),
   );
   // the usual client count, and enough clients to keep the server busy while reads wait for the disk
   const counts = (env.BENCH_AUDIT_CLIENTS ?? `${clients},32`).split(',').map(Number);
@@ -159,11 +159,7 @@ async function auditSection(): Promise<unknown> {
     http.flatMap(({ clients: n, runs: r }) =>
       auditShares(r).map((s) => [
         n,
-        s.phase,
-        s.without,
-        s.with,
-        versus(100 * s.share, targets[s.phase] ?? ''),
-        range(s),
+        ...shareCells(s),
         s.cpu ? `${Math.round(s.cpu.without)} → ${Math.round(s.cpu.with)}` : '-',
         s.cpu ? `${Math.round(100 * s.cpu.share)} %` : '-',
       ]),
