@@ -23,13 +23,19 @@ function defsOf(type: string): SearchParamDef[] {
   return defs;
 }
 
-/** From index entries already extracted (a write's): `Patient/id`, or undefined. */
+/**
+ * From index entries already extracted (a write's, or the compartment parameters' of a read):
+ * `Patient/id`, or undefined. The parameters are tried in the compartment definition's order
+ * (`subject` before `performer`), whatever order the entries come in, so that the write and a
+ * later read of a resource that references two patients name the same one.
+ */
 export function patientOfEntries(type: string, id: string, index: readonly IndexEntry[]): string | undefined {
   if (type === 'Patient') return `Patient/${id}`;
-  const params = new Set(defsOf(type).map((d) => d.code));
-  for (const entry of index) {
-    if (entry.kind === 'reference' && entry.targetType === 'Patient' && params.has(entry.param))
-      return `Patient/${entry.targetId ?? ''}`;
+  for (const def of defsOf(type)) {
+    for (const entry of index) {
+      if (entry.kind === 'reference' && entry.targetType === 'Patient' && entry.param === def.code)
+        return `Patient/${entry.targetId ?? ''}`;
+    }
   }
   return undefined;
 }

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import type { AuditEvent, Observation } from 'fhir/r4.js';
+import { accessAudit } from '../audit/access-audit.js';
+import { silentLogger } from '../log.js';
+import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import { createResource } from './create.js';
+import { readResource, vreadResource } from './read.js';
+import { searchResources } from './search.js';
+import { updateResource } from './update.js';
+
+describe('the patient of an access in the audit trail', () => {
+  let store: SqliteStore;
+  const plain = () => ({ store, baseUrl: 'http://localhost/fhir', log: silentLogger, now: () => new Date() });
+  const audited = () => ({
+    ...plain(),
+    audit: accessAudit(
+      { store, source: { site: 'http://localhost/fhir', name: 'test' }, now: () => new Date() },
+      () => ({ clientId: 'reader' }),
+    ),
+  });
+  const observation = (subject: string, performer?: string): Observation => ({
+    resourceType: 'Observation',
+    status: 'final',
+    code: { text: 'potassium' },
+    subject: { reference: subject },
+    ...(performer ? { performer: [{ reference: performer }] } : {}),
+  });
+  /** The patient entity of each event of an interaction, oldest first. */
+  const patients = async (subtype: string): Promise<(string | undefined)[]> => {
+    const bundle = await searchResources(plain(), {
+      type: 'AuditEvent',
+      params: [
+        ['subtype', subtype],
+        ['_sort', 'date'],
+      ],
+      strict: true,
+    });
+    return (bundle.entry ?? []).map(
+      (e) => (e.resource as AuditEvent).entity?.find((x) => x.role?.code === '1')?.what?.reference,
+    );
+  };
+
+  beforeEach(() => {
+    store = new SqliteStore(':memory:');
+  });
+  afterEach(() => store.close());
+
+  it('is the current version’s patient for a read and each version’s own for a vread', async () => {
+    const { version } = await createResource(plain(), 'Observation', observation('Patient/first'));
+    await updateResource(plain(), 'Observation', version.id, {
+      ...observation('Patient/second'),
+      id: version.id,
+    });
+    await readResource(audited(), 'Observation', version.id);
+    await vreadResource(audited(), 'Observation', version.id, '1');
+    await vreadResource(audited(), 'Observation', version.id, '2');
+    assert.deepEqual(await patients('read'), ['Patient/second']);
+    assert.deepEqual(await patients('vread'), ['Patient/first', 'Patient/second']);
+  });
+
+  it('is the same patient for the write and a read of a resource that references two', async () => {
+    // the compartment's order decides (subject, then performer), not the parameters' (performer first)
+    const audit = audited();
+    const { version } = await createResource(audit, 'Observation', observation('Patient/s', 'Patient/p'));
+    await readResource(audit, 'Observation', version.id);
+    assert.deepEqual(await patients('create'), ['Patient/s']);
+    assert.deepEqual(await patients('read'), ['Patient/s']);
+  });
+
+  it('is none for a resource that references no patient, and the Patient itself for a Patient', async () => {
+    const { version } = await createResource(plain(), 'Observation', observation('Group/g'));
+    const patient = await createResource(plain(), 'Patient', { resourceType: 'Patient' });
+    await readResource(audited(), 'Observation', version.id);
+    await readResource(audited(), 'Patient', patient.version.id);
+    assert.deepEqual(await patients('read'), [undefined, `Patient/${patient.version.id}`]);
+  });
+});
