@@ -23,7 +23,15 @@ import { makeTempDir, removeTempDir } from './temp-dirs.js';
  */
 
 const env = process.env;
-const num = (name: string, fallback: number): number => Number(env[name] ?? fallback);
+/** A numeric setting: counts and seconds are at least 1 (a seed at least 0); anything else stops the run. */
+function num(name: string, fallback: number, least = 1): number {
+  const text = env[name];
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < least)
+    throw new Error(`${name}: '${text}' is not a number of at least ${least}`);
+  return value;
+}
 
 /** "10k" → 10000, "1m" → 1000000. */
 export function parseSize(text: string): number {
@@ -32,7 +40,7 @@ export function parseSize(text: string): number {
   return Math.round(Number(m[1]) * { '': 1, k: 1e3, m: 1e6 }[m[2]!.toLowerCase() as '' | 'k' | 'm']);
 }
 
-const seed = num('BENCH_SEED', 20240501);
+const seed = num('BENCH_SEED', 20240501, 0);
 const sizes = (env.BENCH_SIZES ?? '10k,100k,1m')
   .split(',')
   .map(parseSize)
