@@ -1,6 +1,7 @@
 /**
  * The audit trail's part of the search contract: AuditEvents share most of their token and
- * string entries (action, outcome, subtype, address…), and a store may keep them shared (the
+ * string entries (action, outcome, subtype, address…) and the references that name only an
+ * identifier (the client, the source), and a store may keep them shared (the
  * embedded store does: schema.ts idx_facet). Whatever it keeps, every search answers as if each
  * event had its own.
  */
@@ -14,6 +15,21 @@ const dicom = 'http://dicom.nema.org/resources/ontology/DCM';
 const rest = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
 const interaction = 'http://hl7.org/fhir/restful-interaction';
 
+const clients = 'urn:ferry:client';
+const sources = 'urn:ferry:source';
+
+/** A reference that names no resource, only an identifier (agent.who of a client, source.observer). */
+const idRef = (param: string, system: string, value: string, target?: [string, string]): IndexEntry => ({
+  kind: 'reference',
+  param,
+  targetType: target?.[0] ?? null,
+  targetId: target?.[1] ?? null,
+  url: null,
+  version: null,
+  identifierSystem: system,
+  identifierValue: value,
+});
+
 /** The entries of an access's AuditEvent, as the audit trail writes them. */
 function access(
   action: string,
@@ -22,6 +38,7 @@ function access(
   address: string,
   day0: string,
   patient?: string,
+  agent: IndexEntry = idRef('agent', clients, 'app-a'),
 ): IndexEntry[] {
   return [
     token('action', null, action),
@@ -30,27 +47,50 @@ function access(
     token('subtype', interaction, subtype),
     str('address', address),
     date('date', ...day(day0)),
+    agent,
+    idRef('source', sources, 'ferry-1'),
     ...(patient ? [ref('patient', 'Patient', patient), ref('entity', 'Patient', patient)] : []),
   ];
 }
 
-/** Two patients and six AuditEvents; e1, e2 and e5 share every token and string entry. */
+/**
+ * Two patients and six AuditEvents; e1, e2 and e5 share every token, string and identifier-only
+ * reference entry.
+ */
 export function auditFixture(): VersionWrite[] {
   return [
     put('Patient', 'ann', [str('name', 'Ann')]),
     put('Patient', 'bo', [str('name', 'Bo')]),
     put('AuditEvent', 'e1', access('R', '0', 'read', '10.0.0.1', '2026-01-01', 'ann')),
     put('AuditEvent', 'e2', access('R', '0', 'read', '10.0.0.1', '2026-01-02', 'bo')),
-    put('AuditEvent', 'e3', access('C', '0', 'create', '10.0.0.2', '2026-01-03', 'ann')),
+    // a user who is a Practitioner here, with an identifier as well
+    put(
+      'AuditEvent',
+      'e3',
+      access(
+        'C',
+        '0',
+        'create',
+        '10.0.0.2',
+        '2026-01-03',
+        'ann',
+        idRef('agent', clients, 'app-b', ['Practitioner', 'p1']),
+      ),
+    ),
     put('AuditEvent', 'e4', access('R', '4', 'read', '10.0.0.1', '2026-01-04')),
     put('AuditEvent', 'e5', access('R', '0', 'read', '10.0.0.1', '2026-01-05', 'ann')),
-    // an event with no token or string entry at all
+    // an event with no token, string or reference entry at all
     put('AuditEvent', 'e6', [date('date', ...day('2026-01-06'))]),
   ];
 }
 
 const missing = (is: boolean): FilterValue => ({ kind: 'missing', missing: is });
 const text = (value: string): FilterValue => ({ kind: 'string', value });
+const idValue = (value: string, system?: string): FilterValue => ({
+  kind: 'reference',
+  identifierValue: value,
+  ...(system === undefined ? {} : { identifierSystem: system }),
+});
 const audit = (filters: SearchQuery['filters'], extra: Partial<SearchQuery> = {}): SearchQuery =>
   q(['AuditEvent'], filters, extra);
 
@@ -99,6 +139,40 @@ export const auditSearchCases: [string, SearchQuery, string[]][] = [
     'a code with a date',
     audit([f('outcome', 'token', [tok('0')]), f('date', 'date', [dt('ge', '2026-01-02')])]),
     ['e2', 'e3', 'e5'],
+  ],
+  [
+    "an agent's identifier",
+    audit([f('agent', 'reference', [idValue('app-a', clients)], { modifier: 'identifier' })]),
+    ['e1', 'e2', 'e4', 'e5'],
+  ],
+  [
+    "an agent's identifier without a system, on a reference that also names a resource",
+    audit([f('agent', 'reference', [idValue('app-b')], { modifier: 'identifier' })]),
+    ['e3'],
+  ],
+  [
+    'an identifier in another system',
+    audit([f('agent', 'reference', [idValue('app-a', sources)], { modifier: 'identifier' })]),
+    [],
+  ],
+  [
+    "the source's identifier with a code",
+    audit([
+      f('action', 'token', [tok('R')]),
+      f('source', 'reference', [idValue('ferry-1', sources)], { modifier: 'identifier' }),
+    ]),
+    ['e1', 'e2', 'e4', 'e5'],
+  ],
+  ['an agent :missing', audit([f('agent', 'reference', [missing(true)], { modifier: 'missing' })]), ['e6']],
+  [
+    'an agent :missing=false',
+    audit([f('agent', 'reference', [missing(false)], { modifier: 'missing' })]),
+    ['e1', 'e2', 'e3', 'e4', 'e5'],
+  ],
+  [
+    'an agent by the resource it names',
+    audit([f('agent', 'reference', [{ kind: 'reference', targetType: 'Practitioner', targetId: 'p1' }])]),
+    ['e3'],
   ],
   [
     'a code in a compartment',

@@ -222,7 +222,11 @@ describe('the audit trail records every access', function () {
     const [first] = await events(server, `entity=Patient/${pid}`);
     assert.ok(first);
     const at = first.recorded;
+    const client = first.agent.find((a) => a.who?.identifier)?.who?.identifier;
+    assert.ok(client?.value, 'the create names its client');
     const checks = [
+      `agent:identifier=${client.system ?? ''}|${client.value}`,
+      'agent:missing=false',
       `date=${at}`,
       `date=ge${at.slice(0, 10)}`,
       `address=127.0.0.1`,
@@ -244,6 +248,17 @@ describe('the audit trail records every access', function () {
       );
     }
     assert.equal((await events(server, `entity=Patient/${pid}&action=D`)).length, 0);
+    // an operator's own events (the first signing key's, at start) name the local user by
+    // display only: no agent to search by
+    const unnamed = await events(server, 'agent:missing=true');
+    assert.ok(unnamed.length >= 1);
+    for (const e of unnamed) {
+      assert.ok(
+        e.agent.every((a) => !a.who?.reference && !a.who?.identifier),
+        `${e.id ?? ''} has an agent to search by`,
+      );
+    }
+    assert.equal((await events(server, 'agent:identifier=urn:ferry:client|no-such-client')).length, 0);
   });
 
   it('records one event for reading the audit trail, and nothing more (no recursion)', async () => {

@@ -9,8 +9,9 @@ import type { IndexWriter } from './index-writer.js';
  * version and a chain link — rows that land at the end of their tables, a few pages per commit —
  * and is answered once that is durable. Its resource_current row and index rows are written
  * here, for hundreds of records per transaction, so the pages they touch are written once for all
- * of them rather than once per access: its references and dates (some six rows), and its token and
- * string entries as a facet set that other events share (index-writer.ts). The
+ * of them rather than once per access: its references to resources and its date (two to four rows),
+ * and its token, string and identifier-only reference entries as a facet set that other events
+ * share (index-writer.ts). The
  * `auditIndexed` mark in store_meta, moved in the same transactions, says how far the chain is
  * indexed; whatever lies beyond it (after a crash, or written by another process) is indexed
  * from the stored JSON. The store brings the index up to the head before any read or search

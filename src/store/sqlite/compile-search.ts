@@ -12,6 +12,7 @@ import {
   always,
   clamp,
   faceted,
+  facetedFilter,
   join,
   never,
   prefixEnd,
@@ -133,11 +134,11 @@ export interface CompileContext {
 const smallInner = 2000;
 
 /**
- * `x.rid` matching resource `r` for an index table of `type`: its own rows, or for faceted
- * entries also the rows of its facet set (schema.ts idx_facet).
+ * `x.rid` matching resource `r` in an index table: its own rows, or where shared entries may
+ * match (sql-predicates.ts facetedFilter) also the rows of its facet set (schema.ts idx_facet).
  */
-function ownRows(type: string, kind: string, x: string, r: string): string {
-  return faceted(type, kind)
+function ownRows(shared: boolean, x: string, r: string): string {
+  return shared
     ? `${x}.rid IN (${r}.rid, (SELECT f.facet FROM idx_facet f WHERE f.rid = ${r}.rid))`
     : `${x}.rid = ${r}.rid`;
 }
@@ -258,7 +259,7 @@ export class SearchCompiler {
               this.branches(driver, d).map((b) => join([sql(`${d}.pid = ?`, pid), b], ' AND ')),
               ' OR ',
             );
-      if (faceted(type, driver.type)) {
+      if (facetedFilter(type, driver)) {
         // the rows found are those of facet sets (each shared by many resources) or, indexed
         // before facets, of a resource itself
         const f = this.alias('f');
@@ -438,7 +439,7 @@ export class SearchCompiler {
       const missing = f.values.some((v) => v.kind === 'missing' && v.missing);
       if (pid === undefined) return missing ? always : never;
       return sql(
-        `${missing ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${x} INDEXED BY ${table}_rid WHERE ${ownRows(type, f.type, x, r)} AND ${x}.pid = ?)`,
+        `${missing ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${x} INDEXED BY ${table}_rid WHERE ${ownRows(facetedFilter(type, f), x, r)} AND ${x}.pid = ?)`,
         pid,
       );
     }
@@ -447,7 +448,7 @@ export class SearchCompiler {
     // R4 search.html#modifiers: :not also matches resources that have no value at all
     return sql(
       `${f.modifier === 'not' ? 'NOT ' : ''}EXISTS (SELECT 1 FROM ${table} ${x} INDEXED BY ${table}_rid ` +
-        `WHERE ${ownRows(type, f.type, x, r)} AND ${x}.pid = ? AND (${values.text}))`,
+        `WHERE ${ownRows(facetedFilter(type, f), x, r)} AND ${x}.pid = ? AND (${values.text}))`,
       pid,
       ...values.params,
     );
@@ -765,7 +766,7 @@ export class SearchCompiler {
     const s = this.alias('s');
     return sql(
       `(SELECT ${key.descending ? 'MAX' : 'MIN'}(${s}.${column}) FROM ${table} ${s} INDEXED BY ${table}_rid ` +
-        `WHERE ${ownRows(type, key.type ?? 'string', s, r)} AND ${s}.pid = ?)`,
+        `WHERE ${ownRows(faceted(type, key.type ?? 'string'), s, r)} AND ${s}.pid = ?)`,
       pid,
     );
   }

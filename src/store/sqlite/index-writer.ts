@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { IndexEntry } from '../../search/types.js';
 import { longSpan } from './schema.js';
-import { faceted } from './sql-predicates.js';
+import { faceted, sharedEntry } from './sql-predicates.js';
 
 const tables = [
   'idx_token',
@@ -119,7 +119,7 @@ export class IndexWriter {
         });
       } else if (e.param === '_lastUpdated') {
         // searched and sorted on resource_current.last_updated_ms: a date row would go unread
-      } else if (faceted(type, e.kind)) {
+      } else if (sharedEntry(type, e)) {
         shared.push(e);
       } else {
         this.insert(rid, type, e, null);
@@ -130,7 +130,7 @@ export class IndexWriter {
   }
 
   /**
-   * The facet of a set of token and string entries: found by its key, else stored now. The key is
+   * The facet of a set of shared entries (sql-predicates.ts sharedEntry): found by its key, else stored now. The key is
    * the entries as extracted (in the same order for the same elements; a set written in another
    * order is stored twice, which costs a few rows and changes no answer).
    */

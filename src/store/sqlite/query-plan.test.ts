@@ -314,6 +314,22 @@ const shapes: Shape[] = [
     runs: [/SELECT f\.facet FROM idx_facet f WHERE f\.rid = r\.rid/],
   },
   {
+    title: "an AuditEvent's client (a shared identifier-only agent) from idx_reference_identifier",
+    query: 'AuditEvent?agent:identifier=app1&action=R',
+    driver:
+      /^SEARCH d\d+ USING (?:COVERING )?INDEX idx_reference_identifier \(pid=\? AND identifier_value=\?\)$/,
+    runs: [/LEFT JOIN idx_facet f\d+ ON f\d+\.facet = d\d+\.rid/],
+  },
+  {
+    title: "an AuditEvent's patient from idx_reference_inbound, a :missing agent checked through its facet",
+    query: 'AuditEvent?patient=Patient/p1&agent:missing=false',
+    driver:
+      /^SEARCH d\d+ USING (?:COVERING )?INDEX idx_reference_inbound \(target_id=\? AND target_type=\? AND pid=\?\)$/,
+    runs: [
+      /FROM idx_reference x\d+ INDEXED BY idx_reference_rid WHERE x\d+\.rid IN \(r\.rid, \(SELECT f\.facet/,
+    ],
+  },
+  {
     title: 'a shared AuditEvent token many events have, sorted by date along the date index',
     query: 'AuditEvent?subtype=read&_sort=-date',
     driver: /^SEARCH s USING (?:COVERING )?INDEX idx_date_high \(pid=\?\)$/,

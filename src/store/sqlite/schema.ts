@@ -160,9 +160,10 @@ CREATE INDEX IF NOT EXISTS idx_reference_rid ON idx_reference (rid, pid);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts_resource USING fts5(
   narrative, content, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
 );
--- An AuditEvent's token and string entries (action, outcome, type, subtype, site, address…) are
--- mostly the same for thousands of events. Each distinct set of them is stored once, as idx_token
--- and idx_string rows whose rid is the set's facet (a negative number, never a resource's rid);
+-- An AuditEvent's token and string entries (action, outcome, type, subtype, site, address…) and
+-- its references that name only an identifier (the client, the source) are mostly the same for
+-- thousands of events. Each distinct set of them is stored once, as idx_token, idx_string and
+-- idx_reference rows whose rid is the set's facet (a negative number, never a resource's rid);
 -- idx_facet names the set of each event. (AuditEvents indexed before facets keep their own rows.)
 CREATE TABLE IF NOT EXISTS idx_facet_set (key TEXT PRIMARY KEY, facet INTEGER NOT NULL UNIQUE) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idx_facet (rid INTEGER PRIMARY KEY, facet INTEGER NOT NULL);

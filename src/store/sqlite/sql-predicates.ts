@@ -1,5 +1,5 @@
 /** SQL fragments the search compiler is built from: parameters, ranges, comparisons. */
-import type { SearchParamType } from '../../search/types.js';
+import type { Filter, IndexEntry, ReferenceEntry, SearchParamType } from '../../search/types.js';
 import { maxInstant, minInstant } from './index-writer.js';
 
 /** SQL with its positional parameters. */
@@ -36,6 +36,30 @@ export const tableOf: Partial<Record<SearchParamType, string>> = {
  */
 export const faceted = (resourceType: string, kind: string): boolean =>
   resourceType === 'AuditEvent' && (kind === 'token' || kind === 'string');
+
+/**
+ * Whether one entry goes to the shared set: a faceted kind, or an AuditEvent's reference that
+ * names no resource, only an identifier (the client of agent.who, the source's observer). Those
+ * are as repeated as the tokens; a reference to a resource stays with the event, where searches
+ * by target, chains, compartments and _include find it in rid order.
+ */
+export const sharedEntry = (resourceType: string, e: IndexEntry): boolean =>
+  faceted(resourceType, e.kind) ||
+  (resourceType === 'AuditEvent' && e.kind === 'reference' && identifierOnly(e));
+
+const identifierOnly = (e: ReferenceEntry): boolean =>
+  e.targetId === null && e.url === null && e.identifierValue !== null;
+
+/**
+ * Whether a filter may match rows of a shared set: one on a faceted kind, or on an AuditEvent
+ * reference by :identifier or :missing (the only reference searches an identifier-only entry
+ * answers).
+ */
+export const facetedFilter = (resourceType: string, f: Pick<Filter, 'type' | 'modifier'>): boolean =>
+  faceted(resourceType, f.type) ||
+  (resourceType === 'AuditEvent' &&
+    f.type === 'reference' &&
+    (f.modifier === 'identifier' || f.modifier === 'missing'));
 
 /** Upper bound for a prefix range on a TEXT column (U+10FFFF sorts after every other character). */
 export const prefixEnd = (prefix: string): string => `${prefix}\u{10FFFF}`;

@@ -204,12 +204,25 @@ describe('SqliteStore', () => {
        WHERE rid IN (SELECT rid FROM resource_current WHERE type = 'AuditEvent')`,
     );
     const shared = count('SELECT COUNT(*) AS n FROM idx_token WHERE rid < 0');
+    const sharedRefs = count('SELECT COUNT(*) AS n FROM idx_reference WHERE rid < 0');
+    // an event keeps the references that name a resource: its patient and entity, e3's agent
+    const ownRefs = count(
+      `SELECT COUNT(*) AS n FROM idx_reference
+       WHERE rid IN (SELECT rid FROM resource_current WHERE type = 'AuditEvent')`,
+    );
+    const ownIdentifierOnly = count(
+      `SELECT COUNT(*) AS n FROM idx_reference WHERE rid > 0 AND target_id IS NULL`,
+    );
     check.close();
     // e1, e2 and e5 share a set; e3 and e4 have one each; e6 has no such entries
     assert.equal(sets, 3);
     assert.equal(members, 5);
     assert.equal(own, 0);
     assert.equal(shared, 3 * 4);
+    // agent and source in two sets; only the source in e3's
+    assert.equal(sharedRefs, 2 + 2 + 1);
+    assert.equal(ownRefs, 4 * 2 + 1);
+    assert.equal(ownIdentifierOnly, 0);
   });
 
   it('answers AuditEvent searches alike over events indexed before shared entries', async () => {
@@ -223,8 +236,12 @@ describe('SqliteStore', () => {
         SELECT m.rid, t.pid, t.grp, t.system, t.code, t.text FROM idx_facet m JOIN idx_token t ON t.rid = m.facet;
       INSERT INTO idx_string (rid, pid, grp, normalized, exact)
         SELECT m.rid, s.pid, s.grp, s.normalized, s.exact FROM idx_facet m JOIN idx_string s ON s.rid = m.facet;
+      INSERT INTO idx_reference (rid, pid, grp, target_type, target_id, url, version, identifier_system, identifier_value)
+        SELECT m.rid, x.pid, x.grp, x.target_type, x.target_id, x.url, x.version, x.identifier_system, x.identifier_value
+        FROM idx_facet m JOIN idx_reference x ON x.rid = m.facet;
       DELETE FROM idx_token WHERE rid < 0;
       DELETE FROM idx_string WHERE rid < 0;
+      DELETE FROM idx_reference WHERE rid < 0;
       DELETE FROM idx_facet;
       DELETE FROM idx_facet_set;`);
     raw.close();
@@ -240,6 +257,15 @@ describe('SqliteStore', () => {
       await legacy.write({ versions: [{ ...e5, id: 'e7' }] });
       const byAction = q(['AuditEvent'], [f('action', 'token', [tok('R')])]);
       assert.deepEqual(await ids(legacy, byAction), ['e1', 'e2', 'e4', 'e5', 'e7']);
+      const byClient = q(
+        ['AuditEvent'],
+        [
+          f('agent', 'reference', [{ kind: 'reference', identifierValue: 'app-a' }], {
+            modifier: 'identifier',
+          }),
+        ],
+      );
+      assert.deepEqual(await ids(legacy, byClient), ['e1', 'e2', 'e4', 'e5', 'e7']);
       // a reindex moves the old events' rows into shared sets; the answers stay the same
       await legacy.write({
         versions: [],
