@@ -69,8 +69,12 @@ async function fill(store: ResourceStore): Promise<void> {
   });
 }
 
+/**
+ * Every version as stored, without the patient the store keeps beside it: a restore finds that
+ * again for current versions only (earlier ones find it from their JSON when read).
+ */
 async function allVersions(store: ResourceStore): Promise<StoredVersion[]> {
-  return (await store.history({ count: 100_000 })).versions;
+  return (await store.history({ count: 100_000 })).versions.map(({ patient: _kept, ...v }) => v);
 }
 
 async function recordsOf(store: ResourceStore): Promise<unknown[]> {
@@ -116,6 +120,7 @@ describe('backup and restore', () => {
       assert.equal((await target.readCurrent('Patient', 'p1'))?.deleted, true);
       assert.equal((await target.readVersion('Patient', 'p3', 4))?.deleted, false);
       assert.equal((await target.readVersion('Patient', 'p3', 3))?.deleted, true);
+      assert.equal((await target.readCurrent('Patient', 'p3'))?.patient, 'Patient/p3');
       for (const params of [
         [['family', 'lee']],
         [['gender', 'other']],

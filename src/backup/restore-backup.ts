@@ -2,7 +2,7 @@ import type { Resource } from 'fhir/r4.js';
 import { verifyAuditChain, type ChainReport } from '../audit/verify-chain.js';
 import { extractionVersion } from '../search/extract.js';
 import type { ServiceContext } from '../service/context.js';
-import { indexEntries } from '../service/write-path.js';
+import { indexWrite } from '../service/write-path.js';
 import type { AuditLink, RecordWrite, StoreContents, VersionWrite } from '../store/store.js';
 import {
   BackupError,
@@ -220,7 +220,7 @@ function versionWrite(ctx: ServiceContext, line: VersionLine): VersionWrite {
   };
   if (line.json !== undefined) {
     write.json = line.json;
-    if (line.current && !line.deleted) write.index = indexEntries(ctx, JSON.parse(line.json) as Resource);
+    if (line.current && !line.deleted) indexWrite(ctx, write, JSON.parse(line.json) as Resource);
   }
   return write;
 }

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { AuditEvent, Observation } from 'fhir/r4.js';
 import { accessAudit } from '../audit/access-audit.js';
 import { silentLogger } from '../log.js';
@@ -63,6 +67,32 @@ describe('the patient of an access in the audit trail', () => {
     await readResource(audit, 'Observation', version.id);
     assert.deepEqual(await patients('create'), ['Patient/s']);
     assert.deepEqual(await patients('read'), ['Patient/s']);
+  });
+
+  it('is the patient the store kept with the version, else the one its JSON names', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-audit-patient-'));
+    const path = join(dir, 'ferry.db');
+    try {
+      await store.close();
+      store = new SqliteStore(path);
+      const kept = await createResource(plain(), 'Observation', observation('Patient/s'));
+      const older = await createResource(plain(), 'Observation', observation('Patient/t'));
+      await store.close();
+      // what the store kept is what a read names, with no second look at the JSON…
+      const raw = new Database(path);
+      raw.prepare("UPDATE resource_version SET patient = 'Patient/kept' WHERE id = ?").run(kept.version.id);
+      // …and a version written before stores kept it is read from its JSON
+      raw.prepare('UPDATE resource_version SET patient = NULL WHERE id = ?').run(older.version.id);
+      raw.close();
+      store = new SqliteStore(path);
+      await readResource(audited(), 'Observation', kept.version.id);
+      await readResource(audited(), 'Observation', older.version.id);
+      assert.deepEqual(await patients('read'), ['Patient/kept', 'Patient/t']);
+    } finally {
+      await store.close();
+      store = new SqliteStore(':memory:');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('is none for a resource that references no patient, and the Patient itself for a Patient', async () => {

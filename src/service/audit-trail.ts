@@ -13,8 +13,12 @@ import type { ServiceContext } from './context.js';
 /** `Type/id/_history/n` of a version. */
 export const versionReference = (v: StoredVersion): string => `${v.type}/${v.id}/_history/${v.versionId}`;
 
-/** The patient a version's data is about: from its index entries when it has them, else its JSON. */
+/**
+ * The patient a version's data is about: as the store kept it, else from its index entries when it
+ * has them, else from its JSON.
+ */
 export function patientOfVersion(v: StoredVersion | VersionWrite): string | undefined {
+  if (v.patient !== undefined) return v.patient ?? undefined;
   if ('index' in v && v.index) return patientOfEntries(v.type, v.id, v.index);
   return patientOfJson(v.type, v.id, v.json);
 }

@@ -1,4 +1,5 @@
 import type { AuditEvent, Resource } from 'fhir/r4.js';
+import { patientOfEntries } from '../audit/patient-of.js';
 import { invalid, preconditionFailed, conflict } from '../errors.js';
 import {
   StoreConflictError,
@@ -72,6 +73,15 @@ export function indexEntries(ctx: ServiceContext, resource: Resource): IndexEntr
   return entries;
 }
 
+/**
+ * Gives a version write the index entries of its resource, and the patient they name, which the
+ * store keeps so that the audit record of a later read of this version need not parse it.
+ */
+export function indexWrite(ctx: ServiceContext, write: VersionWrite, resource: Resource): void {
+  write.index = indexEntries(ctx, resource);
+  write.patient = patientOfEntries(write.type, write.id, write.index) ?? null;
+}
+
 /** A version write for a resource (or a tombstone when `resource` is undefined), with its index. */
 export function versionWrite(
   ctx: ServiceContext,
@@ -94,7 +104,7 @@ export function versionWrite(
   if (resource) {
     const stamped = stamp(resource, id, versionId, lastUpdated);
     write.json = JSON.stringify(stamped);
-    write.index = indexEntries(ctx, stamped);
+    indexWrite(ctx, write, stamped);
   }
   return write;
 }

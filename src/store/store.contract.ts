@@ -72,6 +72,19 @@ export function describeStoreContract(name: string, harness: StoreHarness): void
       assert.equal(await store.readCurrent('Observation', 'a'), undefined);
     });
 
+    it("keeps each version's patient as written: named, none (null) or not given", async () => {
+      const named = { ...version('Observation', 'o', 1), patient: 'Patient/p' };
+      const none = { ...version('Observation', 'o', 2), patient: null };
+      await store.write({ versions: [named] });
+      await store.write({ versions: [none] });
+      await store.write({ versions: [version('Observation', 'u', 1)] });
+      assert.equal((await store.readVersion('Observation', 'o', 1))?.patient, 'Patient/p');
+      assert.equal((await store.readVersion('Observation', 'o', 2))?.patient, null);
+      assert.equal((await store.readCurrent('Observation', 'o'))?.patient, null);
+      const unknown = await store.readCurrent('Observation', 'u');
+      assert.ok(unknown && !('patient' in unknown), 'a patient not given is not made up');
+    });
+
     it('keeps a delete as a tombstone version', async () => {
       await store.write({ versions: [version('Patient', 'a', 1)] });
       await store.write({ versions: [version('Patient', 'a', 2, undefined, true)] });

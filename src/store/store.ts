@@ -18,6 +18,13 @@ export interface StoredVersion {
   deleted: boolean;
   /** The serialised resource (absent for a tombstone). */
   json?: string;
+  /**
+   * The patient whose data this version is (`Patient/id`), as found when it was written from its
+   * index entries; `null` when it names none. Absent when the store did not keep it (a version
+   * written before stores kept it, an earlier version restored from a backup): then it is found
+   * from `json`.
+   */
+  patient?: string | null;
 }
 
 /** A new version to write. `expectedVersionId` is checked inside the store's transaction. */

@@ -8,6 +8,8 @@ export interface VersionColumns {
   last_updated: string;
   deleted: number;
   body: string | null;
+  /** Selected by the reads whose versions are audited; see schema.ts. */
+  patient?: string | null;
 }
 
 /** A resource_version row as the port's StoredVersion. */
@@ -20,5 +22,6 @@ export function toVersion(row: VersionColumns): StoredVersion {
     deleted: row.deleted === 1,
   };
   if (row.body !== null) v.json = row.body;
+  if (typeof row.patient === 'string') v.patient = row.patient === '' ? null : row.patient;
   return v;
 }

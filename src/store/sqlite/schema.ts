@@ -1,7 +1,9 @@
 /**
  * The embedded store's tables. Every version of every resource lives in `resource_version`
  * (its `seq` is the global write order used by history and export); `resource_current` points
- * at each resource's newest version so a read is two primary-key lookups.
+ * at each resource's newest version so a read is two primary-key lookups. A version's `patient`
+ * is the patient its data is about, kept when it was written so that a read's audit record need
+ * not parse the JSON: `Patient/id`, '' for none, NULL when not kept (then found from the body).
  */
 export const schemaVersion = 1;
 
@@ -73,6 +75,11 @@ export const upgrades: { needed: (db: SchemaProbe) => boolean; sql: string }[] =
       CREATE INDEX ${index} ON ${table} (${columns.join(', ')})${where ? ` WHERE ${where}` : ''};`,
   })),
   {
+    // stores made before versions kept their patient: their versions' patients come from the JSON
+    needed: (db) => !db.columns('resource_version').includes('patient'),
+    sql: 'ALTER TABLE resource_version ADD COLUMN patient TEXT;',
+  },
+  {
     // one reference index serves searches by target, compartments and reverse lookups alike
     needed: (db) => db.indexColumns('idx_reference_inbound').length !== 4,
     sql: `DROP INDEX IF EXISTS idx_reference_target;
@@ -90,7 +97,8 @@ CREATE TABLE IF NOT EXISTS resource_version (
   last_updated TEXT NOT NULL,
   last_updated_ms INTEGER NOT NULL,
   deleted INTEGER NOT NULL,
-  body TEXT
+  body TEXT,
+  patient TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS resource_version_key ON resource_version (type, id, version);
 CREATE INDEX IF NOT EXISTS resource_version_type_seq ON resource_version (type, seq);

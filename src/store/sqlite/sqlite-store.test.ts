@@ -293,6 +293,35 @@ describe('SqliteStore', () => {
     assert.equal(own.n, 0);
   });
 
+  it('upgrades a store made before versions kept their patient: its versions have none kept', async () => {
+    const path = file();
+    const write = (id: string, patient?: string): VersionWrite => ({
+      type: 'Observation',
+      id,
+      versionId: 1,
+      lastUpdated: new Date().toISOString(),
+      deleted: false,
+      json: '{}',
+      expectedVersionId: null,
+      ...(patient ? { patient } : {}),
+    });
+    const first = new SqliteStore(path);
+    await first.write({ versions: [write('old', 'Patient/p')] });
+    await first.close();
+    const raw = new Database(path);
+    raw.exec('ALTER TABLE resource_version DROP COLUMN patient');
+    raw.close();
+    const upgraded = new SqliteStore(path);
+    try {
+      const old = await upgraded.readCurrent('Observation', 'old');
+      assert.ok(old && !('patient' in old), 'the column came back empty');
+      await upgraded.write({ versions: [write('new', 'Patient/q')] });
+      assert.equal((await upgraded.readCurrent('Observation', 'new'))?.patient, 'Patient/q');
+    } finally {
+      await upgraded.close();
+    }
+  });
+
   it('upgrades a store made before max_span, the single reference index and the covering indexes', async () => {
     const path = file();
     const first = new SqliteStore(path);

@@ -121,8 +121,8 @@ export class WriteConnection {
         'SELECT rid, version, deleted FROM resource_current WHERE type = ? AND id = ?',
       ),
       insertVersion: db.prepare(
-        `INSERT INTO resource_version (type, id, version, last_updated, last_updated_ms, deleted, body)
-         VALUES (@type, @id, @version, @lastUpdated, @lastUpdatedMs, @deleted, @body)`,
+        `INSERT INTO resource_version (type, id, version, last_updated, last_updated_ms, deleted, body, patient)
+         VALUES (@type, @id, @version, @lastUpdated, @lastUpdatedMs, @deleted, @body, @patient)`,
       ),
       upsertCurrent: db.prepare<Record<string, unknown>, { rid: number }>(
         `INSERT INTO resource_current (type, id, version, seq, deleted, last_updated_ms)
@@ -385,6 +385,7 @@ export class WriteConnection {
       lastUpdatedMs: Date.parse(v.lastUpdated),
       deleted: v.deleted ? 1 : 0,
       body: v.json ?? null,
+      patient: v.patient === undefined ? null : (v.patient ?? ''),
     };
     const { lastInsertRowid } = this.stmt.insertVersion.run(params);
     const row = this.stmt.upsertCurrent.get({ ...params, seq: lastInsertRowid });
@@ -409,6 +410,7 @@ export class WriteConnection {
       lastUpdatedMs: Date.parse(a.lastUpdated),
       deleted: 0,
       body: json,
+      patient: null, // an AuditEvent's patient is in its entity (found from the JSON when read)
     });
     const hash = recordHash(json);
     this.stmt.appendChain.run(sequence, a.id, hash);
