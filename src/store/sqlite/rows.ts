@@ -8,7 +8,7 @@ export interface VersionColumns {
   last_updated: string;
   deleted: number;
   body: string | null;
-  /** Selected by the reads whose versions are audited; see schema.ts. */
+  /** The patient kept with the version (schema.ts), where a query selects it. */
   patient?: string | null;
 }
 

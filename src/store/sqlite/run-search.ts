@@ -502,7 +502,7 @@ function bodies(db: Database.Database, rids: number[]): StoredVersion[] {
   if (rids.length === 0) return [];
   const rows = db
     .prepare<unknown[], Row>(
-      'SELECT r.rid, v.type, v.id, v.version, v.last_updated, v.deleted, v.body FROM resource_current r ' +
+      'SELECT r.rid, v.type, v.id, v.version, v.last_updated, v.deleted, v.body, v.patient FROM resource_current r ' +
         `JOIN resource_version v ON v.seq = r.seq WHERE r.rid IN (${rids.map(() => '?').join(', ')})`,
     )
     .all(...rids);
@@ -557,7 +557,7 @@ function includes(
 }
 
 const currentOf =
-  'SELECT r.rid, v.type, v.id, v.version, v.last_updated, v.deleted, v.body FROM resource_current r ' +
+  'SELECT r.rid, v.type, v.id, v.version, v.last_updated, v.deleted, v.body, v.patient FROM resource_current r ' +
   'JOIN resource_version v ON v.seq = r.seq WHERE r.deleted = 0';
 
 /** The pids an include follows: its reference parameter, or every parameter of the type for `*`. */

@@ -322,6 +322,32 @@ describe('SqliteStore', () => {
     }
   });
 
+  it('answers searches with the patient kept with each match', async () => {
+    const store = new SqliteStore(file());
+    try {
+      const lastUpdated = new Date().toISOString();
+      const observation = (id: string, patient: string | null): VersionWrite => ({
+        type: 'Observation',
+        id,
+        versionId: 1,
+        lastUpdated,
+        deleted: false,
+        json: '{}',
+        expectedVersionId: null,
+        index: [],
+        patient,
+      });
+      await store.write({ versions: [observation('a', 'Patient/p'), observation('b', null)] });
+      const page = await store.search(q(['Observation'], []));
+      assert.deepEqual(page.matches.map((m) => [m.id, m.patient]).sort(), [
+        ['a', 'Patient/p'],
+        ['b', null],
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('upgrades a store made before max_span, the single reference index and the covering indexes', async () => {
     const path = file();
     const first = new SqliteStore(path);
