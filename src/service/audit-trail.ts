@@ -1,7 +1,7 @@
 import type { AccessFacts } from '../audit/access-audit.js';
 import type { Interaction } from '../audit/audit-event.js';
-import { patientOfEntries, patientOfJson } from '../audit/patient-of.js';
-import type { AuditAppend, StoredVersion, VersionWrite } from '../store/store.js';
+import { patientOfJson } from '../audit/patient-of.js';
+import type { AuditAppend, StoredVersion } from '../store/store.js';
 import type { ServiceContext } from './context.js';
 
 /**
@@ -14,12 +14,11 @@ import type { ServiceContext } from './context.js';
 export const versionReference = (v: StoredVersion): string => `${v.type}/${v.id}/_history/${v.versionId}`;
 
 /**
- * The patient a version's data is about: as the store kept it, else from its index entries when it
- * has them, else from its JSON.
+ * The patient a version's data is about: as the write path found it (write-path.ts indexWrite) and
+ * the store kept it, else from its JSON (a version written before stores kept it).
  */
-export function patientOfVersion(v: StoredVersion | VersionWrite): string | undefined {
+export function patientOfVersion(v: StoredVersion): string | undefined {
   if (v.patient !== undefined) return v.patient ?? undefined;
-  if ('index' in v && v.index) return patientOfEntries(v.type, v.id, v.index);
   return patientOfJson(v.type, v.id, v.json);
 }
 
