@@ -31,6 +31,19 @@ describeStoreContract('SQLite', harness);
 describeSearchContract('SQLite', harness);
 describeAuditSearchContract('SQLite', harness);
 
+/** A first version of an Observation, with the patient to keep (none given when undefined). */
+const observationWrite = (id: string, patient?: string | null): VersionWrite => ({
+  type: 'Observation',
+  id,
+  versionId: 1,
+  lastUpdated: new Date().toISOString(),
+  deleted: false,
+  json: '{}',
+  expectedVersionId: null,
+  index: [],
+  ...(patient === undefined ? {} : { patient }),
+});
+
 describe('SqliteStore', () => {
   afterEach(() => harness.cleanup());
 
@@ -295,18 +308,8 @@ describe('SqliteStore', () => {
 
   it('upgrades a store made before versions kept their patient: its versions have none kept', async () => {
     const path = file();
-    const write = (id: string, patient?: string): VersionWrite => ({
-      type: 'Observation',
-      id,
-      versionId: 1,
-      lastUpdated: new Date().toISOString(),
-      deleted: false,
-      json: '{}',
-      expectedVersionId: null,
-      ...(patient ? { patient } : {}),
-    });
     const first = new SqliteStore(path);
-    await first.write({ versions: [write('old', 'Patient/p')] });
+    await first.write({ versions: [observationWrite('old', 'Patient/p')] });
     await first.close();
     const raw = new Database(path);
     raw.exec('ALTER TABLE resource_version DROP COLUMN patient');
@@ -315,7 +318,7 @@ describe('SqliteStore', () => {
     try {
       const old = await upgraded.readCurrent('Observation', 'old');
       assert.ok(old && !('patient' in old), 'the column came back empty');
-      await upgraded.write({ versions: [write('new', 'Patient/q')] });
+      await upgraded.write({ versions: [observationWrite('new', 'Patient/q')] });
       assert.equal((await upgraded.readCurrent('Observation', 'new'))?.patient, 'Patient/q');
     } finally {
       await upgraded.close();
@@ -325,19 +328,7 @@ describe('SqliteStore', () => {
   it('answers searches with the patient kept with each match', async () => {
     const store = new SqliteStore(file());
     try {
-      const lastUpdated = new Date().toISOString();
-      const observation = (id: string, patient: string | null): VersionWrite => ({
-        type: 'Observation',
-        id,
-        versionId: 1,
-        lastUpdated,
-        deleted: false,
-        json: '{}',
-        expectedVersionId: null,
-        index: [],
-        patient,
-      });
-      await store.write({ versions: [observation('a', 'Patient/p'), observation('b', null)] });
+      await store.write({ versions: [observationWrite('a', 'Patient/p'), observationWrite('b', null)] });
       const page = await store.search(q(['Observation'], []));
       assert.deepEqual(page.matches.map((m) => [m.id, m.patient]).sort(), [
         ['a', 'Patient/p'],
