@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { Patient } from 'fhir/r4.js';
+import type { Observation, Patient, Resource } from 'fhir/r4.js';
 import { silentLogger } from '../log.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { SearchQuery } from '../search/types.js';
@@ -24,15 +24,23 @@ const byGender = (gender: string): SearchQuery => ({
   revinclude: [],
 });
 
-/** A Patient stored as an older Ferry would have: without any index rows. */
-async function storeUnindexed(ctx: ServiceContext, id: string, gender: Patient['gender']): Promise<void> {
-  const write = versionWrite(ctx, 'Patient', id, undefined, new Date().toISOString(), {
-    resourceType: 'Patient',
-    gender,
-  } as Patient);
+/** A resource stored as an older Ferry would have: without any index rows or kept patient. */
+async function storeOld(ctx: ServiceContext, id: string, resource: Resource): Promise<void> {
+  const write = versionWrite(ctx, resource.resourceType, id, undefined, new Date().toISOString(), resource);
   write.index = [];
+  delete write.patient;
   await ctx.store.write({ versions: [write] });
 }
+
+const storeUnindexed = (ctx: ServiceContext, id: string, gender: Patient['gender']): Promise<void> =>
+  storeOld(ctx, id, { resourceType: 'Patient', gender } as Patient);
+
+const observation = (subject?: string): Observation => ({
+  resourceType: 'Observation',
+  status: 'final',
+  code: { text: 'glucose' },
+  ...(subject ? { subject: { reference: subject } } : {}),
+});
 
 describe('reindex', () => {
   it('stamps an empty store as current, and calls a store indexed before the stamp stale', async () => {
@@ -84,6 +92,25 @@ describe('reindex', () => {
     });
     assert.equal((await ctx.store.search(byGender('male'))).matches.length, 1);
     assert.equal((await ctx.store.search(byGender('female'))).matches.length, 0);
+    await ctx.store.close();
+  });
+
+  it('keeps with each version the patient its new entries name', async () => {
+    const ctx = context();
+    await storeOld(ctx, 'o1', observation('Patient/p1'));
+    await storeOld(ctx, 'o2', observation());
+    await storeUnindexed(ctx, 'p1', 'female');
+    for (const [type, id] of [
+      ['Observation', 'o1'],
+      ['Observation', 'o2'],
+      ['Patient', 'p1'],
+    ] as const)
+      assert.equal((await ctx.store.readCurrent(type, id))?.patient, undefined, `${type}/${id} before`);
+    await reindex(ctx);
+    assert.equal((await ctx.store.readCurrent('Observation', 'o1'))?.patient, 'Patient/p1');
+    assert.equal((await ctx.store.readCurrent('Observation', 'o2'))?.patient, null);
+    assert.equal((await ctx.store.readCurrent('Patient', 'p1'))?.patient, 'Patient/p1');
+    assert.equal((await ctx.store.readVersion('Observation', 'o1', 1))?.patient, 'Patient/p1');
     await ctx.store.close();
   });
 });

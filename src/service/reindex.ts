@@ -2,7 +2,7 @@ import type { Resource } from 'fhir/r4.js';
 import { extractionVersion } from '../search/extract.js';
 import type { IndexRewrite } from '../store/store.js';
 import type { ServiceContext } from './context.js';
-import { indexEntries } from './write-path.js';
+import { indexFacts } from './write-path.js';
 
 /** Where a store keeps the extraction version its search index was built with. */
 const versionRecord = { namespace: 'store', key: 'extractionVersion' } as const;
@@ -44,8 +44,10 @@ export interface ReindexOptions {
 /**
  * Recomputes the search index of every current resource with today's extraction (R4 search
  * semantics unchanged, only the stored entries), in batches beside normal traffic: a resource
- * written meanwhile keeps the index its own write made. Records the extraction version when the
- * whole store was done.
+ * written meanwhile keeps the index its own write made. The patient kept with each version for
+ * the audit trail is found again with it (a version written before patients were kept gains one
+ * here); AuditEvents, whose own reads are rare, keep theirs as appended. Records the extraction
+ * version when the whole store was done.
  */
 export async function reindex(
   ctx: ServiceContext,
@@ -65,11 +67,13 @@ export async function reindex(
   for await (const version of ctx.store.streamCurrent(query)) {
     if (version.json === undefined) continue;
     const resource = JSON.parse(version.json) as Resource;
+    const facts = indexFacts(ctx, version.type, version.id, resource);
     batch.push({
       type: version.type,
       id: version.id,
       versionId: version.versionId,
-      index: indexEntries(ctx, resource),
+      index: facts.index,
+      ...(version.type === 'AuditEvent' ? {} : { patient: facts.patient }),
     });
     if (batch.length === batchSize) await flush();
   }

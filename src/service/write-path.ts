@@ -78,8 +78,18 @@ export function indexEntries(ctx: ServiceContext, resource: Resource): IndexEntr
  * store keeps so that the audit record of a later read of this version need not parse it.
  */
 export function indexWrite(ctx: ServiceContext, write: VersionWrite, resource: Resource): void {
-  write.index = indexEntries(ctx, resource);
-  write.patient = patientOfEntries(write.type, write.id, write.index) ?? null;
+  Object.assign(write, indexFacts(ctx, write.type, write.id, resource));
+}
+
+/** A resource's index entries and the patient they name (`null`: none), as the store keeps them. */
+export function indexFacts(
+  ctx: ServiceContext,
+  type: string,
+  id: string,
+  resource: Resource,
+): { index: IndexEntry[]; patient: string | null } {
+  const index = indexEntries(ctx, resource);
+  return { index, patient: patientOfEntries(type, id, index) ?? null };
 }
 
 /** A version write for a resource (or a tombstone when `resource` is undefined), with its index. */

@@ -157,6 +157,8 @@ export interface IndexRewrite {
   id: string;
   versionId: number;
   index: IndexEntry[];
+  /** The patient these entries name, kept with the version in place of its old one (as VersionWrite.patient). */
+  patient?: string | null;
 }
 
 export interface HistoryQuery {

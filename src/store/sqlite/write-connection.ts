@@ -117,9 +117,11 @@ export class WriteConnection {
       current: db.prepare<[string, string], { version: number; deleted: number }>(
         'SELECT version, deleted FROM resource_current WHERE type = ? AND id = ?',
       ),
-      currentRid: db.prepare<[string, string], { rid: number; version: number; deleted: number }>(
-        'SELECT rid, version, deleted FROM resource_current WHERE type = ? AND id = ?',
-      ),
+      currentRid: db.prepare<
+        [string, string],
+        { rid: number; version: number; deleted: number; seq: number }
+      >('SELECT rid, version, deleted, seq FROM resource_current WHERE type = ? AND id = ?'),
+      keepPatient: db.prepare<[string, number]>('UPDATE resource_version SET patient = ? WHERE seq = ?'),
       insertVersion: db.prepare(
         `INSERT INTO resource_version (type, id, version, last_updated, last_updated_ms, deleted, body, patient)
          VALUES (@type, @id, @version, @lastUpdated, @lastUpdatedMs, @deleted, @body, @patient)`,
@@ -371,8 +373,9 @@ export class WriteConnection {
     }
     for (const x of set.reindex ?? []) {
       const row = this.stmt.currentRid.get(x.type, x.id);
-      if (row && row.version === x.versionId && row.deleted === 0)
-        this.index.replace(row.rid, x.type, x.index);
+      if (!row || row.version !== x.versionId || row.deleted !== 0) continue;
+      this.index.replace(row.rid, x.type, x.index);
+      if (x.patient !== undefined) this.stmt.keepPatient.run(x.patient ?? '', row.seq);
     }
   }
 
