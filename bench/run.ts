@@ -33,21 +33,64 @@ function num(name: string, fallback: number, least = 1): number {
   return value;
 }
 
-/** "10k" → 10000, "1m" → 1000000. */
-export function parseSize(text: string): number {
+/** "10k" → 10000, "1m" → 1000000; `name` is the setting it came from, for the error. */
+export function parseSize(text: string, name = 'BENCH_SIZES'): number {
   const m = /^(\d+(?:\.\d+)?)([km]?)$/i.exec(text.trim());
-  if (!m) throw new Error(`BENCH_SIZES: '${text}' is not a size such as 10k or 1m`);
+  if (!m) throw new Error(`${name}: '${text}' is not a size such as 10k or 1m`);
   return Math.round(Number(m[1]) * { '': 1, k: 1e3, m: 1e6 }[m[2]!.toLowerCase() as '' | 'k' | 'm']);
+}
+
+/** A size setting such as BENCH_CSV_ROWS=50k. */
+const size = (name: string, fallback: string): number => parseSize(env[name] ?? fallback, name);
+
+/** A list of client counts, each at least 1. */
+function counts(name: string, fallback: string): number[] {
+  const text = env[name] ?? fallback;
+  return text.split(',').map((part) => {
+    const value = Number(part);
+    if (part.trim() === '' || !Number.isInteger(value) || value < 1)
+      throw new Error(`${name}: '${text}' is not a list of client counts such as 8,32`);
+    return value;
+  });
+}
+
+function clientKind(): ClientKind {
+  const text = env.BENCH_CLIENT ?? 'agent';
+  if (text !== 'agent' && text !== 'fetch') throw new Error(`BENCH_CLIENT: '${text}' is not agent or fetch`);
+  return text;
 }
 
 const seed = num('BENCH_SEED', 20240501, 0);
 const sizes = (env.BENCH_SIZES ?? '10k,100k,1m')
   .split(',')
-  .map(parseSize)
+  .map((text) => parseSize(text))
   .sort((a, b) => a - b);
-const client = (env.BENCH_CLIENT ?? 'agent') as ClientKind;
+const client = clientKind();
 const clients = num('BENCH_CLIENTS', 8);
 const preloadIndex = env.BENCH_PRELOAD_INDEX !== '0';
+/** Every other setting, read before the first section runs: a bad one stops the run at once, not hours in. */
+const settings = {
+  storeResources: num('BENCH_STORE_RESOURCES', 20_000),
+  storeSeconds: num('BENCH_STORE_SECONDS', 4),
+  validationSeconds: num('BENCH_VALIDATION_SECONDS', 3),
+  authSeconds: num('BENCH_AUTH_SECONDS', 5),
+  auditRounds: num('BENCH_AUDIT_ROUNDS', 3),
+  auditResources: num('BENCH_AUDIT_RESOURCES', 40_000),
+  auditSeconds: num('BENCH_AUDIT_SECONDS', 3),
+  // the usual client count, and enough clients to keep the server busy while reads wait for the disk
+  auditClients: counts('BENCH_AUDIT_CLIENTS', `${clients},32`),
+  mllpSeconds: num('BENCH_MLLP_SECONDS', 4),
+  hl7Seconds: num('BENCH_HL7_SECONDS', 4),
+  creates: num('BENCH_CREATES', 20_000),
+  reads: num('BENCH_READS', 50_000),
+  phaseSeconds: num('BENCH_PHASE_SECONDS', 20),
+  searches: num('BENCH_SEARCHES', 400),
+  transactions: num('BENCH_TRANSACTIONS', 200),
+  transactionClients: num('BENCH_TX_CLIENTS', 2),
+  backupResources: size('BENCH_BACKUP_RESOURCES', '100k'),
+  csvRows: size('BENCH_CSV_ROWS', '50k'),
+  csvReadBytes: size('BENCH_CSV_READ_BYTES', '1000m'),
+};
 const label = (n: number): string => (n >= 1e6 ? `${n / 1e6}m` : n >= 1e3 ? `${n / 1e3}k` : String(n));
 
 function generatorSection(): unknown {
@@ -63,7 +106,7 @@ function generatorSection(): unknown {
 }
 
 async function storeSection(): Promise<unknown> {
-  const runs = await runStoreBench(seed, num('BENCH_STORE_RESOURCES', 20_000), num('BENCH_STORE_SECONDS', 4));
+  const runs = await runStoreBench(seed, settings.storeResources, settings.storeSeconds);
   printTable(
     '2. Store writes (SqliteStore, WAL, log synced per group commit, fresh file per mode, no HTTP, no validation)',
     ['mode', 'index', 'resources', 'seconds', 'resources/s', 'commits', 'write sets', 'sets/commit'],
@@ -82,7 +125,7 @@ async function storeSection(): Promise<unknown> {
 }
 
 async function validationSection(): Promise<unknown> {
-  const checks = await runValidationBench(seed, num('BENCH_VALIDATION_SECONDS', 3));
+  const checks = await runValidationBench(seed, settings.validationSeconds);
   printTable(
     '4a. Validation on one core (dist/ build); target: full with a US Core profile ≥ 5,000/s',
     ['resources', 'level', 'checked', 'per second', 'with errors'],
@@ -97,11 +140,7 @@ async function validationSection(): Promise<unknown> {
       ];
     }),
   );
-  const writes = await runValidatedWriteBench(
-    seed,
-    num('BENCH_STORE_RESOURCES', 20_000),
-    num('BENCH_STORE_SECONDS', 4),
-  );
+  const writes = await runValidatedWriteBench(seed, settings.storeResources, settings.storeSeconds);
   const off = writes.find((w) => w.level === 'off')?.perSecond ?? NaN;
   printTable(
     '4b. Creates through the service (validate, index, group commit), 64 in flight; target: full ≥ 60 % of off',
@@ -112,19 +151,14 @@ async function validationSection(): Promise<unknown> {
 }
 
 async function authSection(): Promise<AuthBench> {
-  const result = await runAuthBench(num('BENCH_AUTH_SECONDS', 5), clients);
+  const result = await runAuthBench(settings.authSeconds, clients);
   printAuthBench(result);
   return result;
 }
 
 async function auditSection(): Promise<unknown> {
-  const rounds = num('BENCH_AUDIT_ROUNDS', 3);
-  const runs = await runAuditBench(
-    seed,
-    num('BENCH_AUDIT_RESOURCES', 40_000),
-    num('BENCH_AUDIT_SECONDS', 3),
-    rounds,
-  );
+  const rounds = settings.auditRounds;
+  const runs = await runAuditBench(seed, settings.auditResources, settings.auditSeconds, rounds);
   const targets: Record<string, string> = { read: '≥ 70 %', create: '≥ 85 %' };
   /** The cells both tables share: interaction, each mode's figure, the share and its range. */
   const shareCells = (s: AuditShare): (string | number)[] => [
@@ -139,17 +173,9 @@ async function auditSection(): Promise<unknown> {
     ['interaction', 'without audit /s', 'with audit /s', 'share (target)', 'rounds'],
     auditShares(runs).map(shareCells),
   );
-  // the usual client count, and enough clients to keep the server busy while reads wait for the disk
-  const counts = (env.BENCH_AUDIT_CLIENTS ?? `${clients},32`).split(',').map(Number);
   const http: { clients: number; runs: Awaited<ReturnType<typeof runHttpAuditBench>> }[] = [];
-  for (const n of counts) {
-    const result = await runHttpAuditBench(
-      seed,
-      num('BENCH_AUDIT_RESOURCES', 40_000),
-      num('BENCH_AUDIT_SECONDS', 3),
-      n,
-      rounds,
-    );
+  for (const n of settings.auditClients) {
+    const result = await runHttpAuditBench(seed, settings.auditResources, settings.auditSeconds, n, rounds);
     http.push({ clients: n, runs: result });
   }
   printTable(
@@ -181,7 +207,7 @@ async function auditSection(): Promise<unknown> {
 }
 
 async function mllpSection(): Promise<unknown> {
-  const result = await runMllpBench(num('BENCH_MLLP_SECONDS', 4));
+  const result = await runMllpBench(settings.mllpSeconds);
   printMllpBench(
     result,
     '2b. HL7 v2 protocol layer (no storage; end-to-end targets need the ingest pipeline)',
@@ -225,13 +251,13 @@ async function httpSection(): Promise<SizeRun[]> {
         stored: size,
         clients,
         client,
-        creates: num('BENCH_CREATES', 20_000),
-        reads: num('BENCH_READS', 50_000),
-        seconds: num('BENCH_PHASE_SECONDS', 20),
+        creates: settings.creates,
+        reads: settings.reads,
+        seconds: settings.phaseSeconds,
         serverEnv: cpuProfDir ? { NODE_OPTIONS: cpuProfileOptions(cpuProfDir) } : {},
-        searches: num('BENCH_SEARCHES', 400),
-        transactions: num('BENCH_TRANSACTIONS', 200),
-        transactionClients: num('BENCH_TX_CLIENTS', 2),
+        searches: settings.searches,
+        transactions: settings.transactions,
+        transactionClients: settings.transactionClients,
       });
       runs.push({
         ...run,
@@ -323,7 +349,7 @@ const generator = generatorSection();
 const store = env.BENCH_STORE === '0' ? [] : await storeSection();
 const mllp = env.BENCH_MLLP === '0' ? undefined : await mllpSection();
 const auth = env.BENCH_AUTH === '0' ? undefined : await authSection();
-const hl7Ingest = env.BENCH_HL7 === '0' ? undefined : await runHl7IngestBench(num('BENCH_HL7_SECONDS', 4));
+const hl7Ingest = env.BENCH_HL7 === '0' ? undefined : await runHl7IngestBench(settings.hl7Seconds);
 if (hl7Ingest) printHl7IngestBench(hl7Ingest, '2c. HL7 v2 ingest end to end');
 globalThis.gc?.();
 const http = env.BENCH_HTTP === '0' ? [] : await httpSection();
@@ -332,17 +358,11 @@ printExportBench(exportRuns);
 globalThis.gc?.();
 const validation = env.BENCH_VALIDATION === '0' ? {} : await validationSection();
 globalThis.gc?.();
-const backupResources = parseSize(env.BENCH_BACKUP_RESOURCES ?? '100k');
+const backupResources = settings.backupResources;
 const backup = env.BENCH_BACKUP === '0' ? [] : await runBackupBench(seed, backupResources);
 if (backup.length > 0) printBackupBench(backup, backupResources);
 const audit = env.BENCH_AUDIT === '0' ? [] : await auditSection();
-const csv =
-  env.BENCH_CSV === '0'
-    ? []
-    : await runCsvBench(
-        parseSize(env.BENCH_CSV_ROWS ?? '50k'),
-        parseSize(env.BENCH_CSV_READ_BYTES ?? '1000m'),
-      );
+const csv = env.BENCH_CSV === '0' ? [] : await runCsvBench(settings.csvRows, settings.csvReadBytes);
 if (csv.length > 0) printCsvBench(csv);
 const summary = {
   node: process.version,
