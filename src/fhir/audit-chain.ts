@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Extension } from 'fhir/r4.js';
 
 /**
@@ -18,7 +18,7 @@ export interface ChainLink {
 }
 
 /** SHA-256 of a record's stored JSON, hex. */
-export const recordHash = (json: string): string => createHash('sha256').update(json).digest('hex');
+export const recordHash = (json: string): string => hash('sha256', json, 'hex');
 
 /** The AuditEvent with its link in the chain as the last extension (any old link replaced). */
 export function withLink<T extends { extension?: Extension[] }>(resource: T, link: ChainLink): T {
