@@ -121,7 +121,10 @@ export class WriteConnection {
         [string, string],
         { rid: number; version: number; deleted: number; seq: number }
       >('SELECT rid, version, deleted, seq FROM resource_current WHERE type = ? AND id = ?'),
-      keepPatient: db.prepare<[string, number]>('UPDATE resource_version SET patient = ? WHERE seq = ?'),
+      // a page is written only where the patient changed (most reindexes change none)
+      keepPatient: db.prepare<[string, number, string]>(
+        'UPDATE resource_version SET patient = ? WHERE seq = ? AND patient IS NOT ?',
+      ),
       insertVersion: db.prepare(
         `INSERT INTO resource_version (type, id, version, last_updated, last_updated_ms, deleted, body, patient)
          VALUES (@type, @id, @version, @lastUpdated, @lastUpdatedMs, @deleted, @body, @patient)`,
@@ -375,7 +378,10 @@ export class WriteConnection {
       const row = this.stmt.currentRid.get(x.type, x.id);
       if (!row || row.version !== x.versionId || row.deleted !== 0) continue;
       this.index.replace(row.rid, x.type, x.index);
-      if (x.patient !== undefined) this.stmt.keepPatient.run(x.patient ?? '', row.seq);
+      if (x.patient !== undefined) {
+        const patient = x.patient ?? '';
+        this.stmt.keepPatient.run(patient, row.seq, patient);
+      }
     }
   }
 
